@@ -1,0 +1,1 @@
+"""Shared libraries of Nova. Nothing here imports a service package."""

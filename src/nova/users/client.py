@@ -1,0 +1,61 @@
+"""The interface other services use to reach users: ``UsersClient``.
+
+In the single-process wiring :class:`LocalUsersClient` calls the service directly; the gRPC
+wiring provides another implementation of the same protocol. Callers depend on the protocol.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from nova.users.domain import FollowState, Relation, User
+
+if TYPE_CHECKING:
+    import datetime as dt
+    import uuid
+    from collections.abc import Sequence
+
+    from nova.platform.context import Actor
+
+__all__ = ["FollowState", "Relation", "User", "UsersClient"]
+
+
+class UsersClient(Protocol):
+    """What content, feed and the gateway may ask of the users service."""
+
+    async def get_users(self, actor: Actor, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+        """Profiles by id in one call; unknown ids are absent from the result."""
+        ...
+
+    async def relations(
+        self, actor: Actor, *, viewer_id: uuid.UUID, other_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Relation]:
+        """The viewer's relation to each of ``other_ids``, in one call."""
+        ...
+
+    async def hidden_author_ids(self, actor: Actor, viewer_id: uuid.UUID) -> frozenset[uuid.UUID]:
+        """Users whose content the viewer must not see: blocked either way, or muted.
+
+        Read through the version-fenced cache: a block is visible on the next call.
+        """
+        ...
+
+    async def followee_ids(self, actor: Actor, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """Everyone ``user_id`` follows (approved follows only); bounded by the follow cap."""
+        ...
+
+    async def active_follower_ids(
+        self,
+        actor: Actor,
+        author_id: uuid.UUID,
+        *,
+        active_since: dt.datetime,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[uuid.UUID]:
+        """Followers of ``author_id`` seen since ``active_since``, in id order, for fan-out."""
+        ...
+
+    async def follower_count(self, actor: Actor, user_id: uuid.UUID) -> int:
+        """How many approved followers ``user_id`` has."""
+        ...
