@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 config = context.config
 
 
-def _record(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+def _record(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
     applied = config.attributes.get("applied")
     if applied is not None:
         applied.append(step.up_revision_id if step.is_upgrade else step.down_revision_ids[0])

@@ -22,17 +22,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from typing_extensions import override
 
 from nova.platform import errors
 
-__all__ = ["Environment", "LogFormat", "Settings", "load_settings"]
+__all__ = ["Environment", "LogFormat", "Settings", "configuration_table", "load_settings"]
+
+
+_DEV_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105  # refused in production
 
 
 class Environment(enum.StrEnum):
@@ -91,8 +95,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     #: PostgreSQL primary URL; unset runs an embedded PostgreSQL under ``data_dir``.
     database_url: SecretStr | None = None
-    #: Comma-separated PostgreSQL replica URLs for read intent; empty means primary only.
-    database_replica_urls: SecretStr | None = None
     #: Connections per process in the primary pool.
     database_pool_size: int = Field(default=10, ge=1, le=200)
     #: Seconds a request waits for a pooled connection before failing fast.
@@ -109,14 +111,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="nova:", pattern=r"^[A-Za-z0-9_:.-]{0,64}$")
     #: ClickHouse URL (``http://host:8123``); unset runs chdb in-process under ``data_dir``.
     clickhouse_url: SecretStr | None = None
-    #: Event log URL (``redis://`` for Redis Streams); unset uses the Redis above.
-    events_url: SecretStr | None = None
     #: Key signing access and refresh tokens (HS256). Set it in production.
-    secret_key: SecretStr = SecretStr("dev-only-insecure-secret-change-me-0123456789")
+    secret_key: SecretStr = SecretStr(_DEV_SECRET)
     #: Issuer claim of access tokens.
-    token_issuer: str = "nova"
+    token_issuer: str = "nova"  # noqa: S105  # a claim value, not a secret
     #: Audience claim of access tokens.
-    token_audience: str = "nova-api"
+    token_audience: str = "nova-api"  # noqa: S105  # a claim value, not a secret
     #: Lifetime of an access token, in seconds.
     access_token_ttl: int = Field(default=900, ge=30, le=86_400)
     #: Lifetime of a refresh token, in seconds.
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     #: Minimum log level.
     log_level: str = "INFO"
 
-    @field_validator("database_url", "database_replica_urls")
+    @field_validator("database_url")
     @classmethod
     def _postgres_urls(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
             _validate_url(SecretStr(url), schemes=("postgresql", "postgres"))
         return SecretStr(",".join(u.strip() for u in urls)) if urls else None
 
-    @field_validator("redis_url", "events_url")
+    @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         return _validate_url(value, schemes=("redis", "rediss", "unix"))
@@ -162,12 +162,16 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
-    @property
-    def replica_urls(self) -> list[str]:
-        """The replica URLs as a list (empty when none are configured)."""
-        if self.database_replica_urls is None:
-            return []
-        return self.database_replica_urls.get_secret_value().split(",")
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and (
+            self.secret_key.get_secret_value() == _DEV_SECRET
+            or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "secret_key: set NOVA_SECRET_KEY to 32+ random characters in production"
+            )
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -175,6 +179,7 @@ class Settings(BaseSettings):
         return self.environment is Environment.PRODUCTION
 
     @classmethod
+    @override
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
@@ -206,6 +211,44 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "settings"
         reason = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:
+            name = str(first["loc"][0])
+        else:  # model-level checks name their field as "<field>: <reason>"
+            name, _, reason = reason.partition(": ")
         raise errors.ConfigurationError(setting=f"NOVA_{name.upper()}", reason=reason) from exc
+
+
+def configuration_table() -> str:
+    """The settings as a Markdown table (variable, default, meaning) for the README.
+
+    Meanings are the ``#:`` comments above each field, so the table cannot drift from the code;
+    ``tests/unit/test_config_docs.py`` fails when README.md's copy is stale.
+    """
+    import inspect
+
+    source = inspect.getsource(Settings).splitlines()
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    for line in source:
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            pending.append(stripped[2:].strip())
+        elif pending and ":" in stripped and not stripped.startswith(("@", "def ", "#")):
+            comments[stripped.split(":", 1)[0].strip()] = " ".join(pending)
+            pending = []
+        else:
+            pending = []
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "*(dev-only value)*"
+        elif default is None:
+            shown = "*(unset: embedded)*" if name.endswith("url") else "*(unset)*"
+        elif isinstance(default, enum.Enum):
+            shown = f"`{default.value}`"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `NOVA_{name.upper()}` | {shown} | {comments.get(name, '')} |")
+    return "\n".join(rows)

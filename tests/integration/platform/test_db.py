@@ -8,12 +8,12 @@ from nova.platform.db import Database, PoolPolicy
 pytestmark = pytest.mark.integration
 
 
-async def test_migrated_schema_has_default_tenant(db):
+async def test_migrated_schema_has_default_tenant(db: Database) -> None:
     async with db.read() as conn:
         assert await conn.fetchval("SELECT id FROM tenants") == "default"
 
 
-async def test_write_rolls_back_on_error(db):
+async def test_write_rolls_back_on_error(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.write() as conn:
             await conn.execute("INSERT INTO tenants (id, name) VALUES ('t2', 'T2')")
@@ -22,7 +22,7 @@ async def test_write_rolls_back_on_error(db):
         assert await conn.fetchval("SELECT count(*) FROM tenants") == 1
 
 
-async def test_saturated_pool_rejects_fast_and_leaks_nothing(database_url):
+async def test_saturated_pool_rejects_fast_and_leaks_nothing(database_url: str) -> None:
     policy = PoolPolicy(size=2, acquire_timeout=0.3, queue_ratio=1.0, reject_above=1.0)
     database = await Database.connect(database_url, policy=policy)
     outcomes: list[str] = []
@@ -43,10 +43,8 @@ async def test_saturated_pool_rejects_fast_and_leaks_nothing(database_url):
     await database.close()
 
 
-async def test_timed_out_statement_discards_connection(database_url):
-    database = await Database.connect(
-        database_url, policy=PoolPolicy(size=1, command_timeout=0.2)
-    )
+async def test_timed_out_statement_discards_connection(database_url: str) -> None:
+    database = await Database.connect(database_url, policy=PoolPolicy(size=1, command_timeout=0.2))
     with pytest.raises(TimeoutError):
         async with database.read() as conn:
             await conn.execute("SELECT pg_sleep(2)")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-__all__ = ["VersionedCache", "Versioned"]
+__all__ = ["Versioned", "VersionedCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class VersionedCache:
                 logger.warning("cache read failed, loading from source", exc_info=exc)
                 return (await load()).value
             if raw is not None:
-                version, _, body = bytes(raw).partition(b"|")
+                _, _, body = raw.partition(b"|") if isinstance(raw, bytes) else (b"", b"", b"")
                 if body:
                     self.hits += 1
                     return decode(orjson.loads(body))

@@ -5,7 +5,7 @@ transaction-scoped advisory lock before Alembic reads the version table, so exac
 each revision and the others find it done.
 
 Example:
-    >>> applied = await migrate.upgrade("postgresql://postgres@127.0.0.1:5432/nova")  # doctest: +SKIP
+    >>> await migrate.upgrade("postgresql://postgres@127.0.0.1/nova")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MIGRATIONS_LOCK_KEY = 0x6E6F7661
 
 
 def migrations_dir() -> Path:
-    """The Alembic script directory: packaged with the wheel, or the repository's ``migrations/``."""
+    """The Alembic scripts: packaged in the wheel, else the repository's ``migrations/``."""
     packaged = Path(__file__).resolve().parents[2] / "_migrations"
     if packaged.is_dir():
         return packaged

@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
+from typing_extensions import override
 
 from nova.platform import errors
 
@@ -75,6 +76,7 @@ class _NoResetConnection(asyncpg.Connection):
     throughput of short queries (RELIABILITY.md).
     """
 
+    @override
     def get_reset_query(self) -> str:
         return ""
 
@@ -170,7 +172,7 @@ class Database:
             )
         stats.waiting += 1
         try:
-            conn = await self._primary.acquire(timeout=policy.acquire_timeout)
+            proxy = await self._primary.acquire(timeout=policy.acquire_timeout)
         except TimeoutError as exc:
             stats.rejected += 1
             raise errors.PoolExhaustedError(
@@ -184,6 +186,8 @@ class Database:
         finally:
             stats.waiting -= 1
         stats.in_use += 1
+        # The pool hands out proxies; callers use them exactly as connections.
+        conn = cast("asyncpg.Connection", proxy)
         try:
             yield conn
         except (
@@ -198,4 +202,4 @@ class Database:
             raise
         finally:
             stats.in_use -= 1
-            await self._primary.release(conn)
+            await self._primary.release(proxy)

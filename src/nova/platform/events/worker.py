@@ -12,15 +12,15 @@ in-process hand-off without changing handlers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from nova.platform.db import Database
@@ -128,7 +128,5 @@ class OutboxWorker:
             else:
                 backoff = self._idle_interval
             if not delivered:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass

@@ -41,9 +41,7 @@ class TestEngines:
 
     __test__ = False  # not a test class, despite the name
 
-    def __init__(
-        self, data_dir: Path, *, database_url: str | None, redis_url: str | None
-    ) -> None:
+    def __init__(self, data_dir: Path, *, database_url: str | None, redis_url: str | None) -> None:
         self._data_dir = data_dir
         self._server_url = database_url
         self.redis_url = redis_url or ""

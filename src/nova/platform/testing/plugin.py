@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from nova.platform import cache
 from nova.platform.config import Environment, Settings
@@ -95,8 +96,8 @@ def settings(
     return Settings(
         environment=Environment.TEST,
         data_dir=tmp_path / "data",
-        database_url=database_url,  # type: ignore[arg-type]  # pydantic coerces str to SecretStr
-        redis_url=nova_engines.redis_url,  # type: ignore[arg-type]  # pydantic coerces to SecretStr
+        database_url=SecretStr(database_url),
+        redis_url=SecretStr(nova_engines.redis_url),
         redis_key_prefix=key_prefix,
     )
 
