@@ -14,7 +14,8 @@ config = context.config
 def _record(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
     applied = config.attributes.get("applied")
     if applied is not None:
-        applied.append(step.up_revision_id if step.is_upgrade else step.down_revision_ids[0])
+        # On a downgrade, up_revision_id is the revision being reverted.
+        applied.append(step.up_revision_id)
 
 
 def _main() -> None:

@@ -3,7 +3,8 @@ import asyncio
 import pytest
 
 from nova.platform import errors
-from nova.platform.db import Database, PoolPolicy
+from nova.platform.db import Database, PoolPolicy, migrate
+from nova.platform.testing import TestEngines
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +53,25 @@ async def test_timed_out_statement_discards_connection(database_url: str) -> Non
         assert await conn.fetchval("SELECT 1") == 1
     assert database.stats.timeouts == 1
     await database.close()
+
+
+async def test_migrations_reverse_and_reapply(database_url: str) -> None:
+    reverted = await migrate.downgrade(database_url, "base")
+    assert reverted[-1] == "0001"
+    reapplied = await migrate.upgrade(database_url)
+    assert reapplied[0] == "0001"
+    assert await migrate.upgrade(database_url) == []
+
+
+async def test_concurrent_migrators_apply_each_revision_once(
+    nova_engines: TestEngines,
+) -> None:
+    url = await nova_engines.create_database()  # already migrated from the template
+    try:
+        await migrate.downgrade(url, "base")
+        results = await asyncio.gather(*(migrate.upgrade(url) for _ in range(3)))
+        applied = [rev for result in results for rev in result]
+        assert sorted(set(applied)) == sorted(applied)  # no revision applied twice
+        assert "0001" in applied
+    finally:
+        await nova_engines.drop_database(url)
