@@ -1,4 +1,5 @@
 import asyncio
+import sys
 
 import pytest
 
@@ -63,15 +64,26 @@ async def test_migrations_reverse_and_reapply(database_url: str) -> None:
     assert await migrate.upgrade(database_url) == []
 
 
-async def test_concurrent_migrators_apply_each_revision_once(
+async def test_concurrent_migrator_processes_apply_each_revision_once(
     nova_engines: TestEngines,
 ) -> None:
     url = await nova_engines.create_database()  # already migrated from the template
+    script = (
+        "import asyncio, sys\n"
+        "from nova.platform.db import migrate\n"
+        "print(','.join(asyncio.run(migrate.upgrade(sys.argv[1]))))\n"
+    )
     try:
         await migrate.downgrade(url, "base")
-        results = await asyncio.gather(*(migrate.upgrade(url) for _ in range(3)))
-        applied = [rev for result in results for rev in result]
-        assert sorted(set(applied)) == sorted(applied)  # no revision applied twice
-        assert "0001" in applied
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", script, url, stdout=asyncio.subprocess.PIPE
+            )
+            for _ in range(3)
+        ]
+        outputs = [(await p.communicate())[0].decode().strip() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0]
+        applied = [rev for out in outputs for rev in out.split(",") if rev]
+        assert applied.count("0001") == 1
     finally:
         await nova_engines.drop_database(url)

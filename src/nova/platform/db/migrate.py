@@ -11,10 +11,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["MIGRATIONS_LOCK_KEY", "downgrade", "migrations_dir", "sqlalchemy_url", "upgrade"]
 
@@ -51,16 +56,26 @@ def _config(database_url: str, applied: list[str]) -> Config:
     return cfg
 
 
+# Alembic keeps its migration context in a module global: one run per process at a time.
+# Across processes the advisory lock in env.py serializes them.
+_in_process = threading.Lock()
+
+
+def _locked(fn: Callable[[Config, str], None], cfg: Config, revision: str) -> None:
+    with _in_process:
+        fn(cfg, revision)
+
+
 async def upgrade(database_url: str, revision: str = "head") -> list[str]:
     """Apply every pending revision up to ``revision``; return the ids applied, oldest first."""
     applied: list[str] = []
     # Alembic's commands are synchronous; keep them off the event loop.
-    await asyncio.to_thread(command.upgrade, _config(database_url, applied), revision)
+    await asyncio.to_thread(_locked, command.upgrade, _config(database_url, applied), revision)
     return applied
 
 
 async def downgrade(database_url: str, revision: str) -> list[str]:
     """Revert to ``revision`` (used by tests that prove every migration reverses cleanly)."""
     applied: list[str] = []
-    await asyncio.to_thread(command.downgrade, _config(database_url, applied), revision)
+    await asyncio.to_thread(_locked, command.downgrade, _config(database_url, applied), revision)
     return applied
