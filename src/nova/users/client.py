@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from nova.users.domain import FollowState, Relation, User
+from nova.users.domain import FollowState, Preferences, Relation, User
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from nova.platform.context import Actor
+    from nova.users.service import UsersService
 
-__all__ = ["FollowState", "Relation", "User", "UsersClient"]
+__all__ = ["FollowState", "LocalUsersClient", "Preferences", "Relation", "User", "UsersClient"]
 
 
 class UsersClient(Protocol):
@@ -59,3 +60,62 @@ class UsersClient(Protocol):
     async def follower_count(self, actor: Actor, user_id: uuid.UUID) -> int:
         """How many approved followers ``user_id`` has."""
         ...
+
+    async def get_preferences(self, actor: Actor, user_id: uuid.UUID) -> Preferences:
+        """``user_id``'s preferences (e.g. ``who_can_comment``), defaults filled in."""
+        ...
+
+
+class LocalUsersClient:
+    """:class:`UsersClient` for the single-process wiring: calls the service directly.
+
+    Args:
+        service: The users service of this process.
+
+    Example:
+        >>> users: UsersClient = LocalUsersClient(service)                  # doctest: +SKIP
+        >>> hidden = await users.hidden_author_ids(actor, viewer_id)        # doctest: +SKIP
+    """
+
+    def __init__(self, service: UsersService) -> None:
+        self._service = service
+
+    async def get_users(self, actor: Actor, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+        """See :meth:`UsersClient.get_users`."""
+        return await self._service.get_users(actor, ids=ids)
+
+    async def relations(
+        self, actor: Actor, *, viewer_id: uuid.UUID, other_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Relation]:
+        """See :meth:`UsersClient.relations`."""
+        return await self._service.relations(actor, viewer_id=viewer_id, other_ids=other_ids)
+
+    async def hidden_author_ids(self, actor: Actor, viewer_id: uuid.UUID) -> frozenset[uuid.UUID]:
+        """See :meth:`UsersClient.hidden_author_ids`."""
+        return await self._service.hidden_author_ids(actor, viewer_id=viewer_id)
+
+    async def followee_ids(self, actor: Actor, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """See :meth:`UsersClient.followee_ids`."""
+        return await self._service.followee_ids(actor, user_id=user_id)
+
+    async def active_follower_ids(
+        self,
+        actor: Actor,
+        author_id: uuid.UUID,
+        *,
+        active_since: dt.datetime,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[uuid.UUID]:
+        """See :meth:`UsersClient.active_follower_ids`."""
+        return await self._service.active_follower_ids(
+            actor, author_id=author_id, active_since=active_since, after=after, limit=limit
+        )
+
+    async def follower_count(self, actor: Actor, user_id: uuid.UUID) -> int:
+        """See :meth:`UsersClient.follower_count`."""
+        return await self._service.follower_count(actor, user_id=user_id)
+
+    async def get_preferences(self, actor: Actor, user_id: uuid.UUID) -> Preferences:
+        """See :meth:`UsersClient.get_preferences`."""
+        return await self._service.get_preferences(actor, user_id=user_id)
