@@ -69,6 +69,10 @@ def _validate_url(value: SecretStr | None, *, schemes: tuple[str, ...]) -> Secre
         raise ValueError(f"port is not a number in {parts.netloc!r}") from exc
     if port == 0:
         raise ValueError("port 0 is not a valid server port")
+    if parts.scheme == "chdb":
+        if not parts.path:
+            raise ValueError("a chdb URL names a data path: chdb:///abs/path")
+        return SecretStr(raw)
     if not parts.hostname and "host=" not in parts.query:
         raise ValueError("the URL names no host")
     return SecretStr(raw)

@@ -11,7 +11,10 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,14 +33,19 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def nova_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestEngines]:
+def nova_engines() -> Iterator[TestEngines]:
     """Engines for the whole session (servers from the environment, or embedded)."""
-    engines = TestEngines.from_environment(tmp_path_factory.mktemp("engines"))
+    # Not under pytest's basetemp: another pytest session resets that tree to 0700, which
+    # locks out the unprivileged user an embedded PostgreSQL runs as when we are root.
+    data_dir = Path(tempfile.mkdtemp(prefix="nova-test-engines-"))
+    data_dir.chmod(0o755)
+    engines = TestEngines.from_environment(data_dir)
     engines.start()
     try:
         yield engines
     finally:
         engines.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
