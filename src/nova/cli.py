@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import FrameType
 
+    from nova import seed as seeding
     from nova.gateway.health import Probe
 
 __all__ = ["app", "main"]
@@ -110,6 +111,56 @@ def migrate() -> None:
         _out.print("database is up to date")
     for revision in applied:
         _out.print(f"applied {revision}")
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=2, help="Users to create.")] = 1_000,
+    follows: Annotated[int, typer.Option(min=0, help="Mean follows per user.")] = 20,
+    posts: Annotated[int, typer.Option(min=0, help="Mean posts per user.")] = 5,
+    likes: Annotated[int, typer.Option(min=0, help="Mean likes per post.")] = 3,
+    random_seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+) -> None:
+    """Load synthetic users, follows, posts and likes (password: nova-seed-password)."""
+    from nova import seed as seeding
+
+    settings = config.load_settings()
+    plan = seeding.SeedPlan(
+        users=users,
+        follows_per_user=follows,
+        posts_per_user=posts,
+        likes_per_post=likes,
+        seed=random_seed,
+        tenant_id=settings.default_tenant,
+    )
+    _stop_on_signals(exit_code=130)
+    with embedded.Engines(settings, only=["postgres"]) as engines:
+        endpoints = engines.start()
+        asyncio.run(_migrate(endpoints.database_url))
+        report = asyncio.run(_seed(endpoints.database_url, plan))
+    _out.print(
+        f"seeded {report.users} users, {report.follows} follows, {report.posts} posts, "
+        f"{report.likes} likes"
+    )
+
+
+async def _seed(database_url: str, plan: seeding.SeedPlan) -> seeding.SeedReport:
+    import asyncpg
+    from rich.progress import Progress
+
+    from nova import seed as seeding
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        with Progress(console=_out, transient=False) as progress:
+            task = progress.add_task("seeding", total=4)
+
+            def advance(table: str, rows: int) -> None:
+                progress.update(task, advance=1, description=f"{table}: {rows} rows")
+
+            return await seeding.seed(conn, plan, progress=advance)
+    finally:
+        await conn.close(timeout=5)
 
 
 @app.command()

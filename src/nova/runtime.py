@@ -1,0 +1,97 @@
+"""The composition root of the single-process wiring: every service, its clients and workers.
+
+``nova up`` and the tests build one :class:`Runtime` inside a lifespan. Nothing here connects
+at import time; :func:`open_runtime` opens the pools, builds users → content → feed with their
+in-process clients, and runs the outbox worker (fan-out) until the block exits.
+
+Example:
+    >>> async with open_runtime(settings) as rt:           # doctest: +SKIP
+    ...     page = await rt.feed.home_feed(actor, limit=20)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+from nova.content.client import LocalContentClient
+from nova.feed import fanout
+from nova.feed.client import LocalFeedClient, build_timeline
+from nova.platform import cache
+from nova.platform.config import Settings
+from nova.platform.db import Database, PoolPolicy
+from nova.platform.events import OutboxWorker
+from nova.users.client import LocalUsersClient
+from nova.users.service import UsersService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+__all__ = ["Runtime", "open_runtime"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Runtime:
+    """The live services of one process."""
+
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    users: LocalUsersClient
+    content: LocalContentClient
+    feed: LocalFeedClient
+    worker: OutboxWorker
+
+
+def _require(value: object, name: str) -> str:
+    if value is None:
+        raise RuntimeError(f"{name} is unset: start the engines (nova.platform.embedded) first")
+    return str(value)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncIterator[Runtime]:
+    """Open pools, build the services and (optionally) run the outbox worker meanwhile.
+
+    Args:
+        settings: With ``database_url`` and ``redis_url`` resolved (embedded or external).
+        run_worker: Deliver outbox events (fan-out) in the background of this block.
+    """
+    database_url = _require(
+        settings.database_url and settings.database_url.get_secret_value(), "NOVA_DATABASE_URL"
+    )
+    redis_url = _require(
+        settings.redis_url and settings.redis_url.get_secret_value(), "NOVA_REDIS_URL"
+    )
+    db = await Database.connect(database_url, policy=PoolPolicy.from_settings(settings))
+    redis = cache.connect(redis_url, timeout=settings.redis_timeout)
+    try:
+        versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
+        users = LocalUsersClient(UsersService(db, settings=settings, cache=versioned))
+        content = LocalContentClient.build(db=db, users=users)
+        feed = LocalFeedClient.build(
+            db=db, redis=redis, users=users, content=content, settings=settings
+        )
+        fan_out = fanout.FanOut(
+            db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
+        )
+        worker = OutboxWorker(db, fanout.handlers(fan_out))
+        runtime = Runtime(settings, db, redis, users, content, feed, worker)
+        if not run_worker:
+            yield runtime
+            return
+        stop = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(worker.run(stop))
+            try:
+                yield runtime
+            finally:
+                stop.set()
+    finally:
+        await redis.aclose()
+        await db.close()
