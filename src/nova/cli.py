@@ -64,7 +64,7 @@ def up(
     """Start every engine and serve GraphQL, /healthz, /readyz and /metrics."""
     import uvicorn
 
-    from nova.gateway import app as gateway_app
+    from nova import server as nova_server
 
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value}
     settings = config.load_settings(**overrides)
@@ -82,7 +82,7 @@ def up(
         _out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
         server = uvicorn.Server(
             uvicorn.Config(
-                gateway_app.build(settings, endpoints=endpoints),
+                nova_server.build(endpoints.apply(settings)),
                 loop="uvloop",
                 http="httptools",
                 lifespan="on",

@@ -42,6 +42,7 @@ class Runtime:
     settings: Settings
     db: Database
     redis: aioredis.Redis
+    users_service: UsersService
     users: LocalUsersClient
     content: LocalContentClient
     feed: LocalFeedClient
@@ -72,7 +73,8 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
     redis = cache.connect(redis_url, timeout=settings.redis_timeout)
     try:
         versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
-        users = LocalUsersClient(UsersService(db, settings=settings, cache=versioned))
+        users_service = UsersService(db, settings=settings, cache=versioned)
+        users = LocalUsersClient(users_service)
         content = LocalContentClient.build(db=db, users=users)
         feed = LocalFeedClient.build(
             db=db, redis=redis, users=users, content=content, settings=settings
@@ -81,7 +83,7 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
             db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
         )
         worker = OutboxWorker(db, fanout.handlers(fan_out))
-        runtime = Runtime(settings, db, redis, users, content, feed, worker)
+        runtime = Runtime(settings, db, redis, users_service, users, content, feed, worker)
         if not run_worker:
             yield runtime
             return

@@ -34,9 +34,10 @@ import nova
 from nova.gateway import health
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from starlette.requests import Request
+    from starlette.types import ASGIApp
 
     from nova.platform.config import Settings
     from nova.platform.embedded import EngineEndpoints
@@ -81,6 +82,8 @@ def build(
     *,
     endpoints: EngineEndpoints | None = None,
     schema: strawberry.Schema | None = None,
+    graphql: ASGIApp | None = None,
+    services: Callable[[Settings], contextlib.AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """Build the ASGI app; connections are opened by its lifespan, not here.
 
@@ -89,6 +92,11 @@ def build(
             is given.
         endpoints: Where the engines answer (from :class:`nova.platform.embedded.Engines`).
         schema: The GraphQL schema; :func:`default_schema` when omitted.
+        graphql: A complete GraphQL app (:func:`nova.gateway.http.build_graphql_app`) served
+            at ``/graphql`` instead of ``schema``.
+        services: Opened by the lifespan with the resolved settings, after the health
+            connections and before the app reports ready (the composition root builds the
+            services and the GraphQL endpoint there).
 
     Example:
         >>> app = build(settings, endpoints=engines.start())  # doctest: +SKIP
@@ -106,11 +114,16 @@ def build(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await _open(state, urls, settings)
-        state.ready = True
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if services is not None:
+                    await stack.enter_async_context(services(settings))
+                state.ready = True
+                try:
+                    yield
+                finally:
+                    state.ready = False
         finally:
-            state.ready = False
             await _close(state)
 
     async def healthz(_: Request) -> Response:
@@ -130,10 +143,11 @@ def build(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQL[Any, Any](
-        schema or default_schema(production=settings.is_production),
-        graphql_ide=None if settings.is_production else "graphiql",
-    )
+    if graphql is None:
+        graphql = GraphQL[Any, Any](
+            schema or default_schema(production=settings.is_production),
+            graphql_ide=None if settings.is_production else "graphiql",
+        )
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),

@@ -79,6 +79,29 @@ class LocalUsersClient:
 
     def __init__(self, service: UsersService) -> None:
         self._service = service
+        # The account, profile and graph use cases the gateway calls keep the service's own
+        # keyword-only signatures; in-process they are the service's bound methods.
+        self.register = service.register
+        self.login = service.login
+        self.refresh = service.refresh
+        self.logout = service.logout
+        self.authenticate = service.authenticate
+        self.get_by_username = service.get_by_username
+        self.search_users = service.search_users
+        self.update_profile = service.update_profile
+        self.update_preferences = service.update_preferences
+        self.follow = service.follow
+        self.unfollow = service.unfollow
+        self.approve_follow_request = service.approve_follow_request
+        self.reject_follow_request = service.reject_follow_request
+        self.block = service.block
+        self.unblock = service.unblock
+        self.mute = service.mute
+        self.unmute = service.unmute
+        self.list_followers = service.list_followers
+        self.list_following = service.list_following
+        self.list_follow_requests = service.list_follow_requests
+        self.touch_last_active = service.touch_last_active
 
     async def get_users(self, actor: Actor, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
         """See :meth:`UsersClient.get_users`."""
