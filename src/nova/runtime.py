@@ -24,12 +24,13 @@ from nova.feed.client import LocalFeedClient, build_timeline
 from nova.platform import cache
 from nova.platform.config import Settings
 from nova.platform.db import Database, PoolPolicy
-from nova.platform.events import OutboxWorker
+from nova.platform.events import Handler, OutboxWorker
+from nova.users import handlers as users_handlers
 from nova.users.client import LocalUsersClient
 from nova.users.service import UsersService
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
 
 __all__ = ["Runtime", "open_runtime"]
@@ -47,6 +48,14 @@ class Runtime:
     content: LocalContentClient
     feed: LocalFeedClient
     worker: OutboxWorker
+
+
+def _merge(*tables: Mapping[str, Sequence[Handler]]) -> dict[str, list[Handler]]:
+    merged: dict[str, list[Handler]] = {}
+    for table in tables:
+        for event_type, handlers in table.items():
+            merged.setdefault(event_type, []).extend(handlers)
+    return merged
 
 
 def _require(value: object, name: str) -> str:
@@ -82,7 +91,9 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         fan_out = fanout.FanOut(
             db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
         )
-        worker = OutboxWorker(db, fanout.handlers(fan_out))
+        worker = OutboxWorker(
+            db, _merge(fanout.handlers(fan_out), users_handlers.handlers(users_service))
+        )
         runtime = Runtime(settings, db, redis, users_service, users, content, feed, worker)
         if not run_worker:
             yield runtime

@@ -79,6 +79,8 @@ async def test_post_reaches_follower_feed_through_the_whole_stack(settings: Sett
                 await asyncio.sleep(0.05)
             assert [e["node"]["body"] for e in feed["edges"]] == ["hello"]
             assert feed["source"] == "timeline"
+            profile = await _gql(http, '{ user(username: "alice") { postCount } }')
+            assert profile["user"]["postCount"] == 1
             assert (await http.get("/readyz")).status_code == 200
     finally:
         uv.should_exit = True

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from nova.platform import errors
-from nova.platform.events import outbox
+from nova.platform.events import inbox, outbox
 from nova.users import domain, events, store
 from nova.users.domain import Unset
 from nova.users.service._base import ServiceBase
@@ -143,3 +143,19 @@ class ProfileUseCases(ServiceBase):
         async with self._db.write() as conn:
             await store.accounts.touch_last_active(conn, user_id=actor.user_id)
         self._last_touch[actor.user_id] = now
+
+    async def count_post_event(
+        self, *, event_id: uuid.UUID, author_id: uuid.UUID, delta: int
+    ) -> None:
+        """Apply a published (+1) or deleted (-1) post to the author's ``post_count``, once.
+
+        Posts belong to content; the counter on the profile follows its events. The inbox
+        claim in the same transaction makes a redelivered event a no-op.
+        """
+        async with self._db.write() as conn:
+            if await inbox.claim(conn, consumer="users.post_count", event_id=event_id):
+                await conn.execute(
+                    "UPDATE users SET post_count = GREATEST(post_count + $2, 0) WHERE id = $1",
+                    author_id,
+                    delta,
+                )
