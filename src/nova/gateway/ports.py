@@ -53,6 +53,10 @@ class UsersApi(UsersClient, Protocol):
         """Verify an access token."""
         ...
 
+    async def touch_last_active(self, actor: Actor) -> None:
+        """Record that the caller is active (at most one write a minute per user)."""
+        ...
+
     async def get_by_username(self, actor: Actor, *, username: str) -> User:
         """A profile by username."""
         ...
