@@ -246,7 +246,14 @@ class GraphQLEndpoint:
             claims = await self.services.users.authenticate(anonymous, access_token=token.strip())
         except errors.UnauthenticatedError as exc:
             raise transport.TransportError(401, "UNAUTHENTICATED", exc.message) from exc
-        return Actor.user(claims.user_id, tenant_id=claims.tenant_id, correlation_id=cid)
+        actor = Actor.user(claims.user_id, tenant_id=claims.tenant_id, correlation_id=cid)
+        try:
+            # Fan-out reaches only recently active followers; the users service writes this at
+            # most once a minute per user, so it is nearly free on the request path.
+            await self.services.users.touch_last_active(actor)
+        except errors.NovaError:
+            logger.warning("could not record activity; continuing", exc_info=True)
+        return actor
 
     async def _rate_limit(
         self, request: Request, actor: Actor, operations: list[transport.Operation]
