@@ -1,0 +1,5 @@
+"""Observability: SLOs as code, and (as it lands) logs, traces and metrics vocabulary."""
+
+from nova.platform.observability import slo
+
+__all__ = ["slo"]
