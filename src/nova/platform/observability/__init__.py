@@ -1,5 +1,5 @@
 """Observability: SLOs as code, and (as it lands) logs, traces and metrics vocabulary."""
 
-from nova.platform.observability import slo
+from nova.platform.observability import logs, slo
 
-__all__ = ["slo"]
+__all__ = ["logs", "slo"]
