@@ -106,7 +106,10 @@ class VersionedCache:
                 raw = await self._redis.get(full)
             except REDIS_ERRORS as exc:
                 self.errors += 1
-                logger.warning("cache read failed, loading from source", exc_info=exc)
+                logger.warning(
+                    "cache read failed, loading from source",
+                    extra={"error.type": type(exc).__name__},
+                )
                 return (await load()).value
             if raw is not None:
                 _, _, body = raw.partition(b"|") if isinstance(raw, bytes) else (b"", b"", b"")
@@ -123,7 +126,7 @@ class VersionedCache:
                 )
             except REDIS_ERRORS as exc:
                 self.errors += 1
-                logger.warning("cache fill failed", exc_info=exc)
+                logger.warning("cache fill failed", extra={"error.type": type(exc).__name__})
         return loaded.value
 
     async def fence(self, key: str, version: int) -> None:
@@ -138,4 +141,7 @@ class VersionedCache:
             await self._fence(keys=[self._prefix + key], args=[version, self._ttl])
         except REDIS_ERRORS as exc:
             self.errors += 1
-            logger.warning("cache fence failed; entry expires within its TTL", exc_info=exc)
+            logger.warning(
+                "cache fence failed; entry expires within its TTL",
+                extra={"error.type": type(exc).__name__},
+            )

@@ -1,5 +1,15 @@
-"""PostgreSQL pools, intent routing and schema migrations."""
+"""PostgreSQL pools, intent routing over replicas, read-your-writes and schema migrations."""
 
-from nova.platform.db.pool import Connection, Database, PoolPolicy
+from nova.platform.db import consistency
+from nova.platform.db.pool import Connection, Database, PoolPolicy, PoolStats
+from nova.platform.db.replicas import Replica, ReplicaPolicy
 
-__all__ = ["Connection", "Database", "PoolPolicy"]
+__all__ = [
+    "Connection",
+    "Database",
+    "PoolPolicy",
+    "PoolStats",
+    "Replica",
+    "ReplicaPolicy",
+    "consistency",
+]

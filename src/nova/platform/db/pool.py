@@ -1,205 +1,243 @@
-"""PostgreSQL access: one primary pool, fail-fast acquisition, bounded statements.
+"""PostgreSQL access: a primary pool, replica pools, intent routing, fail-fast acquisition.
 
 Code declares intent: :meth:`Database.write` opens a transaction on the primary;
-:meth:`Database.read` gives a connection for reads. Every acquire is bounded by
-``database_acquire_timeout`` and is rejected at once with a retryable
-:class:`~nova.platform.errors.PoolExhaustedError` when the pool (counting waiters) is above its
-utilization threshold, so an overloaded process sheds load instead of queueing forever. Every
-statement is bounded by ``database_command_timeout``; a connection whose statement timed out is
+:meth:`Database.read` gives a connection for reads — a healthy replica that has replayed the
+caller's last write, else the primary (see :mod:`~nova.platform.db.replicas` and
+:mod:`~nova.platform.db.consistency`). :meth:`Database.run_read` also re-runs the read once on
+the primary when a replica fails mid-query or cancels it for a recovery conflict.
+
+Every acquire is bounded by ``database_acquire_timeout`` and is rejected at once with a
+retryable :class:`~nova.platform.errors.PoolExhaustedError` when the pool (counting waiters)
+is above its utilization threshold, so an overloaded process sheds load instead of queueing
+forever; falling back from replicas to the primary is bounded the same way. Every statement
+is bounded by ``database_command_timeout``; a connection whose statement timed out is
 terminated rather than returned to the pool (asyncpg leaves it unusable).
 
 Example:
     >>> async with db.write() as conn:          # doctest: +SKIP
     ...     await conn.execute("UPDATE posts SET like_count = like_count + 1 WHERE id = $1", pid)
+    >>> async with db.read() as conn:           # doctest: +SKIP
+    ...     await conn.fetchrow("SELECT * FROM posts WHERE id = $1", pid)
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
-from typing import TYPE_CHECKING, Any, cast
+import logging
+import time
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
-from typing_extensions import override
 
 from nova.platform import errors
+from nova.platform.db import consistency, metrics
+from nova.platform.db._pool import CONNECTION_ERRORS, ManagedPool, PoolPolicy, PoolStats
+from nova.platform.db.replicas import PRIMARY_LSN_SQL, Replica, ReplicaPolicy, ReplicaSet
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-    from nova.platform.config import Settings
+__all__ = ["Connection", "Database", "PoolPolicy", "PoolStats"]
 
-__all__ = ["Connection", "Database", "PoolPolicy"]
+logger = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection
+T = TypeVar("T")
 
+#: Recorded for a caller whose write committed but whose WAL position could not be read:
+#: pins their reads to the primary until the position expires.
+_UNKNOWN_POSITION = 1 << 62
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PoolPolicy:
-    """How a pool sizes itself and how long anything may wait.
-
-    Attributes:
-        size: Connections kept open (min = max: no connection storms on bursts).
-        acquire_timeout: Seconds a caller may wait for a connection.
-        command_timeout: Seconds one statement may run.
-        connect_timeout: Seconds to open a connection.
-        queue_ratio: Waiters allowed per pooled connection before the pool counts as full.
-        reject_above: Utilization, ``(in use + waiting) / (size * (1 + queue_ratio))``, at or
-            above which new acquires fail at once instead of queueing.
-    """
-
-    size: int = 10
-    acquire_timeout: float = 2.0
-    command_timeout: float = 5.0
-    connect_timeout: float = 3.0
-    queue_ratio: float = 1.0
-    reject_above: float = 0.85
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PoolPolicy:
-        """The primary pool's policy from the process settings."""
-        return cls(
-            size=settings.database_pool_size,
-            acquire_timeout=settings.database_acquire_timeout,
-            command_timeout=settings.database_command_timeout,
-            connect_timeout=settings.database_connect_timeout,
-        )
-
-
-class _NoResetConnection(asyncpg.Connection):
-    """A connection that skips asyncpg's reset query on release.
-
-    Safe because Nova never leaves session state behind: settings are transaction-local
-    (``set_config(..., true)``), no LISTEN runs on pooled connections and transactions are
-    always closed by the context managers below. Skipping the round trip roughly doubles
-    throughput of short queries (RELIABILITY.md).
-    """
-
-    @override
-    def get_reset_query(self) -> str:
-        return ""
-
-
-@dataclasses.dataclass(slots=True)
-class PoolStats:
-    """Live numbers of one pool, exported as metrics."""
-
-    size: int
-    in_use: int = 0
-    waiting: int = 0
-    rejected: int = 0
-    timeouts: int = 0
-    statements: int = 0
+#: Replica failures after which :meth:`Database.run_read` re-runs the read on the primary.
+_FALLBACK_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.SerializationError)
+_POSITION_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 
 
 class Database:
     """The PostgreSQL pools of one process.
 
     Build it with :meth:`connect` inside an application lifespan and :meth:`close` it there.
+
+    Attributes:
+        stats: The primary pool's live numbers.
+        fallbacks: Reads re-run on the primary after a replica failed them.
     """
 
-    def __init__(self, *, primary: asyncpg.Pool, policy: PoolPolicy) -> None:
-        self._primary = primary
+    def __init__(
+        self,
+        *,
+        primary: asyncpg.Pool | ManagedPool,
+        policy: PoolPolicy,
+        replicas: ReplicaSet | None = None,
+        positions: consistency.WritePositions | None = None,
+    ) -> None:
+        self._primary = (
+            primary if isinstance(primary, ManagedPool) else ManagedPool("primary", primary, policy)
+        )
         self._policy = policy
-        self.stats = PoolStats(size=policy.size)
+        self._replicas = replicas
+        self.positions = positions or consistency.WritePositions()
+        self.stats = self._primary.stats
+        self.fallbacks = 0
+        metrics.track(self)
 
     @classmethod
-    async def connect(cls, url: str, *, policy: PoolPolicy | None = None) -> Database:
-        """Open the primary pool at ``url`` and verify it answers.
+    async def connect(
+        cls,
+        url: str,
+        *,
+        policy: PoolPolicy | None = None,
+        replica_urls: Sequence[str] = (),
+        replica_policy: ReplicaPolicy | None = None,
+    ) -> Database:
+        """Open the primary pool at ``url`` (verifying it answers) and lazy replica pools.
+
+        A replica that is down at start-up does not fail it: it is excluded until its health
+        check passes.
 
         Raises:
-            errors.UnavailableError: the server could not be reached within the connect timeout.
+            errors.UnavailableError: the primary could not be reached within the connect timeout.
         """
         policy = policy or PoolPolicy()
-        database = cls.__new__(cls)
-
-        async def _count_statements(conn: asyncpg.Connection) -> None:
-            conn.add_query_logger(database._on_query)
-
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=policy.size,
-                max_size=policy.size,
-                timeout=policy.connect_timeout,
-                command_timeout=policy.command_timeout,
-                connection_class=_NoResetConnection,
-                max_inactive_connection_lifetime=300,
-                init=_count_statements,
+        primary = await ManagedPool.open("primary", url, policy)
+        replicas = None
+        if replica_urls:
+            replicas = await ReplicaSet.open(
+                replica_urls, policy=replica_policy or ReplicaPolicy(), primary=primary
             )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise errors.UnavailableError(
-                f"PostgreSQL is unreachable: {type(exc).__name__}", dependency="postgres"
-            ) from exc
-        Database.__init__(database, primary=pool, policy=policy)
-        return database
-
-    def _on_query(self, _record: Any) -> None:
-        self.stats.statements += 1
+            await replicas.check()
+            replicas.start()
+        return cls(primary=primary, policy=policy, replicas=replicas)
 
     @property
     def policy(self) -> PoolPolicy:
         """The policy the primary pool runs with."""
         return self._policy
 
+    @property
+    def pools(self) -> list[ManagedPool]:
+        """The primary pool, then each replica's."""
+        return [self._primary, *(r.pool for r in self.replicas)]
+
+    @property
+    def replicas(self) -> list[Replica]:
+        """The configured replicas with their health, lag and breaker."""
+        return self._replicas.replicas if self._replicas is not None else []
+
+    async def check_replicas(self) -> None:
+        """Run the replica health check now (it also runs every health interval)."""
+        if self._replicas is not None:
+            await self._replicas.check()
+
     async def close(self) -> None:
         """Close every pool, waiting briefly for connections in use."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._primary.close(), timeout=5)
-        self._primary.terminate()
+        if self._replicas is not None:
+            await self._replicas.close()
+        await self._primary.close(grace=5)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[asyncpg.Connection]:
-        """A primary connection inside a transaction that commits when the block exits."""
-        async with self._acquire() as conn, conn.transaction():
-            yield conn
+        """A primary connection inside a transaction that commits when the block exits.
+
+        With replicas and a caller (:func:`~nova.platform.db.consistency.caller`), the WAL
+        position after commit is recorded so the caller's next reads see this write.
+        """
+        async with self._primary.connection() as conn:
+            async with conn.transaction():
+                yield conn
+            key = consistency.current_caller()
+            if self._replicas is not None and key is not None:
+                await self._record_position(conn, key)
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for reads (the primary until replica routing lands)."""
-        async with self._acquire() as conn:
-            yield conn
+    async def read(self, *, primary: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for reads: a fitting replica, else the primary.
+
+        Args:
+            primary: Read from the primary regardless (read-modify-write outside a
+                transaction, or anything that must see the very latest commit).
+        """
+        replica = None if primary else self._route()
+        conn = await self._checkout_replica(replica) if replica is not None else None
+        if replica is not None and conn is not None:
+            async with self._on_replica(replica, conn) as used:
+                yield used
+            return
+        async with self._primary.connection() as used:
+            yield used
+
+    async def run_read(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """Run ``fn`` like :meth:`read`, re-running it once on the primary if a replica fails.
+
+        A replica failure here is a lost connection, a timeout (frozen replica) or a query
+        cancelled by a recovery conflict (SQLSTATE 40001 on a standby); ``fn`` must be safe
+        to run twice (reads are).
+        """
+        replica = None if primary else self._route()
+        conn = await self._checkout_replica(replica) if replica is not None else None
+        if replica is not None and conn is not None:
+            try:
+                async with self._on_replica(replica, conn) as used:
+                    return await fn(used)
+            except _FALLBACK_ERRORS as exc:
+                self.fallbacks += 1
+                logger.warning(
+                    "replica read failed; retrying on the primary",
+                    extra={"replica": replica.name, "error": type(exc).__name__},
+                )
+        async with self._primary.connection() as used:
+            return await fn(used)
+
+    def _route(self) -> Replica | None:
+        if self._replicas is None or consistency.pinned_to_primary():
+            return None
+        required = self.positions.required(
+            consistency.current_caller(),
+            replayed_everywhere=self._replicas.replayed_everywhere(),
+        )
+        return self._replicas.pick(required)
+
+    async def _checkout_replica(self, replica: Replica) -> asyncpg.Connection | None:
+        try:
+            return await replica.pool.checkout()
+        except errors.PoolExhaustedError:
+            replica.breaker.abandon()  # busy, not broken: the primary takes this read
+        except errors.UnavailableError:
+            replica.breaker.record_failure()
+        return None
 
     @contextlib.asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        stats, policy = self.stats, self._policy
-        capacity = policy.size * (1 + policy.queue_ratio)
-        if stats.in_use + stats.waiting >= capacity * policy.reject_above:
-            stats.rejected += 1
-            raise errors.PoolExhaustedError(
-                "The database is saturated; retry shortly.", dependency="postgres"
-            )
-        stats.waiting += 1
-        try:
-            proxy = await self._primary.acquire(timeout=policy.acquire_timeout)
-        except TimeoutError as exc:
-            stats.rejected += 1
-            raise errors.PoolExhaustedError(
-                "No database connection became free in time; retry shortly.",
-                dependency="postgres",
-            ) from exc
-        except (OSError, asyncpg.PostgresConnectionError) as exc:
-            raise errors.UnavailableError(
-                "PostgreSQL is unreachable.", dependency="postgres"
-            ) from exc
-        finally:
-            stats.waiting -= 1
-        stats.in_use += 1
-        # The pool hands out proxies; callers use them exactly as connections.
-        conn = cast("asyncpg.Connection", proxy)
+    async def _on_replica(
+        self, replica: Replica, conn: asyncpg.Connection
+    ) -> AsyncIterator[asyncpg.Connection]:
+        started = time.monotonic()
+        broken = True
         try:
             yield conn
-        except (
-            TimeoutError,
-            asyncpg.QueryCanceledError,
-            asyncpg.InterfaceError,
-            asyncpg.ConnectionDoesNotExistError,
-        ):
-            stats.timeouts += 1
-            # A connection whose statement timed out may still be mid-protocol; never reuse it.
-            conn.terminate()
+        except CONNECTION_ERRORS:
+            replica.breaker.record_failure()
             raise
+        except Exception:
+            broken = False  # the statement's fault (or a recovery conflict), not the server's
+            replica.breaker.record_success(time.monotonic() - started)
+            raise
+        except BaseException:
+            # Cancelled mid-statement: the connection may be mid-protocol; drop it.
+            replica.breaker.abandon()
+            raise
+        else:
+            broken = False
+            replica.breaker.record_success(time.monotonic() - started)
         finally:
-            stats.in_use -= 1
-            await self._primary.release(proxy)
+            await replica.pool.checkin(conn, broken=broken)
+
+    async def _record_position(self, conn: asyncpg.Connection, key: str) -> None:
+        try:
+            lsn = int(await conn.fetchval(PRIMARY_LSN_SQL))
+        except _POSITION_ERRORS:
+            # The write committed; failing the caller now would invite a duplicate retry.
+            logger.warning("WAL position unavailable after commit; pinning caller to primary")
+            lsn = _UNKNOWN_POSITION
+        self.positions.record(key, lsn)

@@ -8,5 +8,7 @@ once per test session.
 """
 
 from nova.platform.testing.engines import TestEngines
+from nova.platform.testing.faultproxy import Fault, FaultProxy
+from nova.platform.testing.replica import ReplicaPair
 
-__all__ = ["TestEngines"]
+__all__ = ["Fault", "FaultProxy", "ReplicaPair", "TestEngines"]

@@ -4,6 +4,7 @@ Fixtures:
     nova_engines: the session's :class:`~nova.platform.testing.TestEngines`.
     database_url: URL of a fresh migrated database for this test.
     db: a :class:`~nova.platform.db.Database` on it.
+    replica_pair: an embedded primary with a streaming replica (session-wide).
     redis_client: a fail-fast Redis client; ``key_prefix`` isolates this test's keys.
     settings: :class:`~nova.platform.config.Settings` pointing at all of the above.
 """
@@ -23,8 +24,9 @@ from pydantic import SecretStr
 
 from nova.platform import cache
 from nova.platform.config import Environment, Settings
-from nova.platform.db import Database, PoolPolicy
+from nova.platform.db import Database, PoolPolicy, migrate
 from nova.platform.testing.engines import TestEngines
+from nova.platform.testing.replica import ReplicaPair
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -75,6 +77,31 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+def _shared_temp_dir(prefix: str) -> Path:
+    # Outside pytest's basetemp, readable by the unprivileged PostgreSQL user (see above).
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def replica_pair() -> AsyncIterator[ReplicaPair]:
+    """An embedded primary (migrated database ``nova``) with a streaming hot standby.
+
+    Always embedded, even when ``NOVA_TEST_DATABASE_URL`` is set: tests stop and freeze
+    these servers, and the shared server allows no replication connections.
+    """
+    base = _shared_temp_dir("nova-test-replica-")
+    pair = ReplicaPair(base)
+    try:
+        pair.start()
+        await migrate.upgrade(pair.primary_url)
+        yield pair
+    finally:
+        pair.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
