@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-__all__ = ["claim"]
+__all__ = ["claim", "seen"]
 
 
 async def claim(conn: asyncpg.Connection, *, consumer: str, event_id: uuid.UUID) -> bool:
@@ -34,3 +34,13 @@ async def claim(conn: asyncpg.Connection, *, consumer: str, event_id: uuid.UUID)
         event_id,
     )
     return bool(inserted)
+
+
+async def seen(conn: asyncpg.Connection, *, consumer: str, event_id: uuid.UUID) -> bool:
+    """True when ``consumer`` has recorded ``event_id`` (the exact answer to a Bloom "maybe")."""
+    found = await conn.fetchval(
+        "SELECT true FROM processed_events WHERE consumer = $1 AND event_id = $2",
+        consumer,
+        event_id,
+    )
+    return bool(found)

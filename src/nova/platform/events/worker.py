@@ -5,22 +5,22 @@ commits late is picked up by a later pass instead of being skipped (a ``WHERE se
 cursor would lose it), and several workers may run at once. Handlers must be idempotent:
 delivery is at least once (a crash between handling and marking replays the batch).
 
-This is the single-process wiring; the event-log relay (Redis Streams / Kafka) replaces the
-in-process hand-off without changing handlers.
+This direct hand-off skips the event log; it serves tests and tools that want synchronous
+delivery. ``nova up`` runs the relay and the consumers instead (:mod:`nova.platform.events.relay`,
+:mod:`nova.platform.events.consumer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
+from nova.platform.events import _rows
+from nova.platform.events.envelope import StoredEvent
+from nova.platform.observability import handling
 
 if TYPE_CHECKING:
     from nova.platform.db import Database
@@ -30,32 +30,16 @@ __all__ = ["Handler", "OutboxWorker", "StoredEvent"]
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as read back from the outbox."""
-
-    seq: int
-    event_id: uuid.UUID
-    tenant_id: str
-    event_type: str
-    aggregate_type: str
-    aggregate_id: str
-    payload: dict[str, Any]
-    correlation_id: str | None
-    occurred_at: dt.datetime
-
-
 Handler = Callable[[StoredEvent], Awaitable[None]]
 
-_CLAIM = """
-SELECT seq, event_id, tenant_id, event_type, aggregate_type, aggregate_id, payload::text,
-       correlation_id, occurred_at
+_CLAIM = f"""
+SELECT {_rows.COLUMNS}
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY seq
 LIMIT $1
 FOR UPDATE SKIP LOCKED
-"""
+"""  # noqa: S608  # a constant column list, no input
 
 
 class OutboxWorker:
@@ -87,19 +71,10 @@ class OutboxWorker:
         async with self._db.write() as conn:
             rows = await conn.fetch(_CLAIM, self._batch_size)
             for row in rows:
-                event = StoredEvent(
-                    seq=row["seq"],
-                    event_id=row["event_id"],
-                    tenant_id=row["tenant_id"],
-                    event_type=row["event_type"],
-                    aggregate_type=row["aggregate_type"],
-                    aggregate_id=row["aggregate_id"],
-                    payload=orjson.loads(row["payload"]),
-                    correlation_id=row["correlation_id"],
-                    occurred_at=row["occurred_at"],
-                )
-                for handler in self._handlers.get(event.event_type, ()):
-                    await handler(event)
+                event = _rows.to_event(row)
+                with handling.handling(event, consumer="outbox-worker"):
+                    for handler in self._handlers.get(event.event_type, ()):
+                        await handler(event)
             if rows:
                 await conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",

@@ -1,0 +1,9 @@
+"""ClickHouse access: chdb in-process (``chdb:///path``) or a server (clickhouse-connect).
+
+Both speak the same SQL text; inserts are ``INSERT … FORMAT JSONEachRow`` with the rows inline.
+Every call runs in a worker thread, never on the event loop (DESIGN.md invariant 11).
+"""
+
+from nova.platform.analytics.client import ChdbClickHouse, ClickHouse, ServerClickHouse, connect
+
+__all__ = ["ChdbClickHouse", "ClickHouse", "ServerClickHouse", "connect"]

@@ -1,0 +1,106 @@
+"""One process's share of the event pipeline: a relay and a runner per consumer.
+
+``nova up`` runs it inside the runtime; a cluster runs relays (``nova events relay``) and
+consumers in their own deployments, with the same classes.
+
+Example:
+    >>> pipeline = EventPipeline.build(settings, db=db, consumers=[c])  # doctest: +SKIP
+    >>> await pipeline.drain()                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import TYPE_CHECKING
+
+from nova.platform.events import redis_log
+from nova.platform.events.bloom import BloomFilter, BloomPolicy
+from nova.platform.events.consumer import ConsumerPolicy, ConsumerRunner
+from nova.platform.events.relay import Relay, RelayPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from nova.platform.config import Settings
+    from nova.platform.db import Database
+    from nova.platform.events.consumer import Consumer
+
+__all__ = ["EventPipeline"]
+
+
+def _secret(value: object) -> str:
+    raw = getattr(value, "get_secret_value", lambda: None)()
+    if not raw:
+        raise RuntimeError("NOVA_DATABASE_URL and NOVA_REDIS_URL (or NOVA_EVENTS_URL) must be set")
+    return str(raw)
+
+
+@dataclasses.dataclass(slots=True)
+class EventPipeline:
+    """A relay and consumer runners sharing one event-log client."""
+
+    log: redis_log.RedisStreamLog
+    relay: Relay
+    runners: list[ConsumerRunner]
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        db: Database,
+        consumers: Sequence[Consumer],
+        consumer_policy: ConsumerPolicy | None = None,
+        relay_policy: RelayPolicy | None = None,
+    ) -> EventPipeline:
+        """Wire a pipeline from ``settings`` (nothing connects until it runs)."""
+        dsn = _secret(settings.database_url).split(",")[0]
+        url = _secret(settings.events_url or settings.redis_url)
+        prefix = settings.redis_key_prefix
+        log = redis_log.connect(url, prefix=prefix, timeout=settings.events_timeout)
+        bloom_policy = BloomPolicy(
+            capacity=settings.events_bloom_capacity,
+            error_rate=settings.events_bloom_error_rate,
+            rotation=settings.events_bloom_rotation,
+        )
+        policy = consumer_policy or ConsumerPolicy(
+            redeliver_after=settings.events_redeliver_after,
+            max_attempts=settings.events_max_attempts,
+        )
+        runners = [
+            ConsumerRunner(
+                c,
+                db=db,
+                log=log,
+                bloom=BloomFilter(log.client, name=f"{prefix}bloom:{c.name}", policy=bloom_policy),
+                policy=policy,
+            )
+            for c in consumers
+        ]
+        relay = Relay(dsn=dsn, log=log, policy=relay_policy or RelayPolicy.from_settings(settings))
+        return cls(log=log, relay=relay, runners=runners)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the relay and every runner until ``stop`` is set."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.relay.run(stop))
+            for runner in self.runners:
+                group.create_task(runner.run(stop))
+
+    async def drain(self) -> int:
+        """Publish and consume until quiet (tests and tools); return events applied."""
+        total = 0
+        while True:
+            published = await self.relay.drain()
+            consumed = 0
+            for runner in self.runners:
+                consumed += await runner.drain()
+            total += consumed
+            if not published and not consumed:
+                return total
+
+    async def aclose(self) -> None:
+        """Close the relay's connection and the log client."""
+        await self.relay.close()
+        await self.log.aclose()
