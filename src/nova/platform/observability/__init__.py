@@ -1,5 +1,43 @@
-"""Observability: SLOs as code, and (as it lands) logs, traces and metrics vocabulary."""
+"""Observability: one log vocabulary, traces, metrics and SLOs for every Nova process.
 
-from nova.platform.observability import logs, slo
+================  ===========================================================================
+module            role
+================  ===========================================================================
+``logs``          structlog configuration, the field :data:`~logs.VOCABULARY`, ``bound``
+``tracing``       the OpenTelemetry provider, OTLP export, W3C ``traceparent`` helpers
+``metrics``       every Prometheus family (bounded labels) and the ``/metrics`` scrape
+``middleware``    per-request span, correlation id, access line and HTTP metrics (ASGI)
+``operations``    per-GraphQL-operation span, RED metrics, business counters
+``handling``      per-event consumer span, log context and delivery lag
+``loop``          event-loop lag monitor
+``slo``           ``slo.yaml`` → recording rules and burn-rate alerts
+================  ===========================================================================
 
-__all__ = ["logs", "slo"]
+:func:`configure` sets up logs and traces from the settings at process start-up.
+"""
+
+from nova.platform.observability import (
+    handling,
+    logs,
+    loop,
+    metrics,
+    middleware,
+    operations,
+    slo,
+    tracing,
+)
+from nova.platform.observability._process import configure
+from nova.platform.observability.middleware import RequestTelemetry
+
+__all__ = [
+    "RequestTelemetry",
+    "configure",
+    "handling",
+    "logs",
+    "loop",
+    "metrics",
+    "middleware",
+    "operations",
+    "slo",
+    "tracing",
+]

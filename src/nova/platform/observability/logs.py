@@ -20,13 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
+from opentelemetry import trace
 
 from nova.platform.config import LogFormat
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, MutableMapping
+    from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 
-__all__ = ["REQUIRED_IN_CONTEXT", "VOCABULARY", "bind", "bound", "configure"]
+__all__ = [
+    "REQUIRED_IN_CONTEXT",
+    "VOCABULARY",
+    "bind",
+    "bound",
+    "check_line",
+    "configure",
+    "json_schema",
+    "vocabulary_table",
+]
 
 #: Every key a log line may carry, and what it means (docs/observability.md renders this).
 VOCABULARY: dict[str, str] = {
@@ -50,6 +60,7 @@ VOCABULARY: dict[str, str] = {
     "tenant.id": "tenant of the request or event",
     "event.id": "id of the event being published or handled",
     "event.type": "type of that event, e.g. PostPublished",
+    "messaging.consumer.group.name": "consumer (group) handling the event, e.g. feed.fanout",
     "error.type": "exception class or error code",
     "exception": "formatted stack trace (server logs only, never sent to clients)",
 }
@@ -57,9 +68,80 @@ VOCABULARY: dict[str, str] = {
 #: Keys that every line emitted inside a request or event handler must carry.
 REQUIRED_IN_CONTEXT = ("correlation_id", "trace_id")
 
+#: JSON types of the fields that are not strings.
+_TYPES = {"duration_ms": "number", "http.response.status_code": "integer"}
+
+
+def json_schema(*, required: Sequence[str] = ()) -> dict[str, Any]:
+    """A JSON Schema (2020-12) of one log line: vocabulary keys only, with their types.
+
+    Args:
+        required: Keys that must be present besides ``timestamp``, ``level`` and ``message``
+            (pass :data:`REQUIRED_IN_CONTEXT` for lines logged inside a handler).
+
+    Example:
+        >>> json_schema()["properties"]["duration_ms"]
+        {'type': 'number', 'description': 'elapsed milliseconds of the logged unit of work'}
+    """
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            key: {"type": _TYPES.get(key, "string"), "description": doc}
+            for key, doc in VOCABULARY.items()
+        },
+        "required": ["timestamp", "level", "message", *required],
+        "additionalProperties": False,
+    }
+
 
 def _rename_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["message"] = event.pop("event", "")
+    return event
+
+
+def vocabulary_table() -> str:
+    """The field vocabulary as a Markdown table (``docs/observability.md`` embeds it)."""
+    rows = [f"| `{key}` | {_TYPES.get(key, 'string')} | {doc} |" for key, doc in VOCABULARY.items()]
+    return "\n".join(["| field | type | meaning |", "|---|---|---|", *rows])
+
+
+_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+}
+
+
+def check_line(line: Mapping[str, Any], *, required: Sequence[str] = ()) -> list[str]:
+    """What in one parsed JSON line breaks :func:`json_schema` (empty when it conforms).
+
+    The schema is flat, so this small check is exact; use it in tests and log pipelines.
+
+    Example:
+        >>> check_line({"timestamp": "t", "level": "info", "message": "m", "path": "/x"})
+        ['unknown key path']
+    """
+    schema = json_schema(required=required)
+    problems = [f"missing {key}" for key in schema["required"] if key not in line]
+    properties = schema["properties"]
+    for key, value in line.items():
+        if key not in properties:
+            problems.append(f"unknown key {key}")
+        elif not _CHECKS[properties[key]["type"]](value):
+            problems.append(f"{key}={value!r} is not {properties[key]['type']}")
+    return problems
+
+
+def _add_trace_context(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # Read the span at log time rather than binding it: a line logged inside a child span (the
+    # GraphQL operation, an SQL call) then names that span, not the request's root span.
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
     return event
 
 
@@ -83,6 +165,10 @@ def configure(*, service: str, fmt: LogFormat, level: str, stream: Any = None) -
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        # Standard-library callers pass vocabulary fields as ``extra=``; anything else in
+        # ``extra`` (ad-hoc keys) stays out so every line keeps to the vocabulary.
+        structlog.stdlib.ExtraAdder(allow=tuple(VOCABULARY)),
+        _add_trace_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
@@ -93,7 +179,13 @@ def configure(*, service: str, fmt: LogFormat, level: str, stream: Any = None) -
         renderer = structlog.processors.JSONRenderer(serializer=_dumps)
         final: list[Any] = [structlog.processors.format_exc_info, _rename_event, renderer]
     else:
-        final = [structlog.dev.ConsoleRenderer(colors=False)]
+        # Plain tracebacks: rich's renderer costs tens of milliseconds per exception, which
+        # turned a burst of degraded-mode warnings into an overload of its own.
+        final = [
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
