@@ -1,0 +1,284 @@
+"""``nova bench``: seed the synthetic graph, load a Nova, compare it with its baseline.
+
+==========================  ===============================================================
+command                     does
+==========================  ===============================================================
+``nova bench seed``         generate and COPY the graph (``--scale``), report load time
+``nova bench run``          rate sweep (``--url`` or ``--start``), ``--baseline`` beside it
+``nova bench 10x``          one step at 10x the normal rate: PG connections, error rate
+``nova bench fanout``       publish-to-visible for 1k / 10k / 100k followers
+==========================  ===============================================================
+
+Example::
+
+    nova bench seed --data-dir .bench --scale 0.2
+    nova bench run --start --data-dir .bench --scale 0.2 --baseline --out bench-results/run
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from nova.platform import config, embedded
+
+if TYPE_CHECKING:
+    from nova.bench import graph, runner
+
+# numpy, matplotlib and the service modules load inside the commands, so `nova up` does not
+# pay for them.
+
+__all__ = ["bench_app"]
+
+bench_app = typer.Typer(help="Benchmarks: synthetic data, load sweeps, fan-out timing.")
+_out = Console(soft_wrap=True, highlight=False)
+
+DataDir = Annotated[
+    Path | None, typer.Option(help="NOVA_DATA_DIR of the embedded engines (default: settings).")
+]
+Scale = Annotated[float, typer.Option(min=0.001, help="Graph size x 10k users / 500k follows.")]
+
+
+def _settings(data_dir: Path | None) -> config.Settings:
+    return config.load_settings(**({"data_dir": data_dir} if data_dir else {}))
+
+
+@bench_app.command("seed")
+def seed_command(
+    scale: Scale = 1.0,
+    data_dir: DataDir = None,
+    random_seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+) -> None:
+    """Generate the benchmark graph and COPY it into a fresh (migrated) database."""
+    from nova.bench import graph
+    from nova.platform.db import migrate
+
+    settings = _settings(data_dir)
+    plan = graph.GraphPlan.scaled(scale, seed=random_seed, tenant_id=settings.default_tenant)
+    started = time.perf_counter()
+    drawn = graph.generate(plan, start_ms=int((time.time() - 7 * 86_400) * 1000))
+    generated = time.perf_counter() - started
+    _out.print(f"generated {plan} in {generated:.1f} s")
+    with embedded.Engines(settings, only=["postgres"]) as engines:
+        url = engines.start().database_url
+        asyncio.run(migrate.upgrade(url))
+        started = time.perf_counter()
+        result = asyncio.run(_load(url, drawn, plan.tenant_id))
+    loaded = time.perf_counter() - started
+    _out.print(
+        f"loaded {result.users} users, {result.follows} follows, {result.posts} posts,"
+        f" {result.likes} likes in {loaded:.1f} s (COPY + ANALYZE); benchmark fan-out threshold"
+        f" {graph.bench_threshold(plan.users)}"
+    )
+
+
+async def _load(url: str, drawn: graph.Graph, tenant_id: str) -> Any:
+    import asyncpg
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nova.bench import graph
+
+    conn = await asyncpg.connect(url, timeout=10)
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=_out) as progress:
+            task = progress.add_task("COPY users", total=4)
+
+            def advance(table: str, rows: int) -> None:
+                progress.update(task, advance=1, description=f"{table}: {rows} rows")
+
+            return await graph.load(conn, drawn, tenant_id=tenant_id, progress=advance)
+    finally:
+        await conn.close(timeout=5)
+
+
+def _weights(scenario: str) -> dict[str, int]:
+    from nova.bench.scenarios import MIX, SCENARIOS
+
+    if scenario == "mix":
+        return dict(MIX)
+    if scenario not in SCENARIOS:
+        raise typer.BadParameter(f"--scenario is mix or one of {', '.join(SCENARIOS)}")
+    return {scenario: 1}
+
+
+def _sweep(
+    *,
+    url: str | None,
+    start: bool,
+    data_dir: Path | None,
+    env: dict[str, str],
+    database_url: str | None,
+    plan: runner.SweepPlan,
+) -> dict[str, Any]:
+    from nova.bench import runner, target
+
+    if start:
+        settings = _settings(data_dir)
+        with target.launch(data_dir=settings.data_dir, env=env) as running:
+            _out.print(f"started nova up (pid {running.pid}) on port {running.port} with {env}")
+            return asyncio.run(runner.sweep(running, plan, log=_out.print))
+    if url is None:
+        raise typer.BadParameter("give --url of a running Nova, or --start")
+    host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+    there = target.Target(host, int(port or 80), None, database_url)
+    return asyncio.run(runner.sweep(there, plan, log=_out.print))
+
+
+def _launch_env(scale: float, *, optimized: bool) -> dict[str, str]:
+    from nova.bench import graph
+
+    users = graph.GraphPlan.scaled(scale).users
+    env = {
+        "NOVA_FANOUT_FOLLOWER_THRESHOLD": str(graph.bench_threshold(users)),
+        "NOVA_IP_RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    if not optimized:
+        env["NOVA_OPTIMIZATIONS"] = "off"
+    return env
+
+
+def _finish(result: dict[str, Any], out: Path) -> None:
+    from nova.bench import report
+
+    for path in report.write(result, out):
+        _out.print(f"wrote {path}")
+    _out.print(report.markdown(result))
+
+
+@bench_app.command("run")
+def run_command(  # one flag per documented option
+    url: Annotated[str | None, typer.Option(help="A running Nova (http://127.0.0.1:8000).")] = None,
+    start: Annotated[bool, typer.Option(help="Launch `nova up` on a free port.")] = False,
+    data_dir: DataDir = None,
+    scale: Scale = 1.0,
+    rates: Annotated[str, typer.Option(help="Comma-separated offered rates (req/s).")] = (
+        "100,200,350,500,700"
+    ),
+    duration: Annotated[float, typer.Option(min=0.5, help="Seconds per step.")] = 10.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Seconds of unmeasured load.")] = 3.0,
+    scenario: Annotated[str, typer.Option(help="mix, home, profile, post, like or create.")] = (
+        "mix"
+    ),
+    users: Annotated[int, typer.Option(min=1, help="Users logged in (token pool).")] = 200,
+    p99_bound: Annotated[float, typer.Option(help="Knee: p99 bound in ms.")] = 100.0,
+    baseline: Annotated[bool, typer.Option(help="Also sweep NOVA_OPTIMIZATIONS=off.")] = False,
+    database_url: Annotated[
+        str | None, typer.Option(help="With --url: the database to count connections on.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path("bench-results/run"),
+) -> None:
+    """Open-loop rate sweep; with --baseline, the same sweep with optimizations off first."""
+    from nova.bench import graph, report, runner
+
+    if baseline and not start:
+        raise typer.BadParameter("--baseline needs --start (the baseline is a second server)")
+    graph_users = graph.GraphPlan.scaled(scale).users
+    plan = runner.SweepPlan(
+        rates=[float(r) for r in rates.split(",") if r.strip()],
+        step_seconds=duration,
+        warmup_seconds=warmup,
+        weights=_weights(scenario),
+        users=min(users, graph_users),
+        graph_users=graph_users,
+        p99_bound_ms=p99_bound,
+    )
+    result: dict[str, Any] = {"command": "run", "invocation": shlex.join(["nova", *sys.argv[1:]])}
+    for label in ("baseline", "optimized") if baseline else ("optimized",):
+        _out.print(f"[bold]{label}[/bold]")
+        result[label] = _sweep(
+            url=url,
+            start=start,
+            data_dir=data_dir,
+            database_url=database_url,
+            env=_launch_env(scale, optimized=label == "optimized"),
+            plan=plan,
+        )
+    if baseline:
+        result["comparison"] = report.compare(result["optimized"], result["baseline"])
+    _finish(result, out)
+
+
+@bench_app.command("10x")
+def tenx_command(
+    start: Annotated[bool, typer.Option(help="Launch `nova up` on a free port.")] = True,
+    url: Annotated[str | None, typer.Option(help="A running Nova instead of --start.")] = None,
+    data_dir: DataDir = None,
+    scale: Scale = 1.0,
+    normal_rate: Annotated[float, typer.Option(help="The normal load (req/s).")] = 50.0,
+    duration: Annotated[float, typer.Option(min=0.5, help="Seconds at 10x.")] = 20.0,
+    database_url: Annotated[str | None, typer.Option(help="With --url: database.")] = None,
+    out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path("bench-results/10x"),
+) -> None:
+    """The mix at 10x the normal rate: peak PostgreSQL connections and error rate."""
+    from nova.bench import graph, runner
+    from nova.bench.scenarios import MIX
+
+    graph_users = graph.GraphPlan.scaled(scale).users
+    plan = runner.SweepPlan(
+        rates=[normal_rate * 10],
+        step_seconds=duration,
+        weights=dict(MIX),
+        users=min(200, graph_users),
+        graph_users=graph_users,
+        stop_at_knee=False,
+    )
+    sweep = _sweep(
+        url=None if start else url,
+        start=start,
+        data_dir=data_dir,
+        database_url=database_url,
+        env=_launch_env(scale, optimized=True),
+        plan=plan,
+    )
+    step = sweep["steps"][0]
+    _out.print(
+        f"10x ({normal_rate * 10:g} req/s): max PostgreSQL connections"
+        f" {step['max_pg_connections']}, errors {step['error_rate']:.2%}"
+    )
+    invocation = shlex.join(["nova", *sys.argv[1:]])
+    _finish({"command": "10x", "invocation": invocation, "optimized": sweep}, out)
+
+
+@bench_app.command("fanout")
+def fanout_command(
+    followers: Annotated[str, typer.Option(help="Comma-separated audience sizes.")] = (
+        "1000,10000,100000"
+    ),
+    posts: Annotated[int, typer.Option(min=1, help="Measured posts per size.")] = 10,
+    data_dir: DataDir = None,
+    out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path(
+        "bench-results/fanout"
+    ),
+) -> None:
+    """Publish-to-visible time for authors with 1k, 10k and 100k followers."""
+    import orjson
+
+    from nova.bench import fanout
+
+    settings = _settings(data_dir)
+    results: list[dict[str, Any]] = []
+    with embedded.Engines(settings, only=["postgres", "redis"]) as engines:
+        endpoints = engines.start()
+        for size in [int(f) for f in followers.split(",") if f.strip()]:
+            results.append(  # noqa: PERF401  # sequential on purpose: one audience at a time
+                asyncio.run(
+                    fanout.measure(
+                        database_url=endpoints.database_url,
+                        redis_url=endpoints.redis_url,
+                        followers=size,
+                        posts=posts if size <= 10_000 else max(1, posts // 2),
+                        log=_out.print,
+                    )
+                )
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fanout.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    _out.print(f"wrote {out / 'fanout.json'}")
