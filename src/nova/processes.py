@@ -1,0 +1,335 @@
+"""The process wiring: one OS process per service, clients speaking gRPC.
+
+``nova serve users|content|feed`` runs :func:`serve` (one service on its port); ``nova up
+--processes`` runs :func:`run_processes`: the parent starts the engines once, spawns one
+``nova serve`` child per service with the engine URLs in its environment, waits until every
+child reports SERVING over gRPC health, then serves the gateway itself with gRPC clients.
+
+Who calls whom::
+
+    gateway --> users, content, feed
+    content --> users
+    feed    --> users, content
+    users process also runs the outbox worker (fan-out + users handlers): the worker claims
+    rows, so exactly one process kind may run it, and fan-out is mostly users lookups.
+
+The same service code runs here and in the single-process wiring (:mod:`nova.runtime`);
+only the clients differ (:class:`~nova.users.grpc_client.GrpcUsersClient` instead of
+:class:`~nova.users.client.LocalUsersClient`, and so on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Literal
+
+from starlette.responses import JSONResponse
+
+from nova.content.api import SERVICE_NAME as CONTENT_SERVICE
+from nova.content.api import service_def as content_service_def
+from nova.content.client import LocalContentClient
+from nova.content.grpc_client import GrpcContentClient
+from nova.feed import fanout
+from nova.feed.api import SERVICE_NAME as FEED_SERVICE
+from nova.feed.api import service_def as feed_service_def
+from nova.feed.client import LocalFeedClient, build_timeline
+from nova.feed.grpc_client import GrpcFeedClient
+from nova.gateway import app as gateway_app
+from nova.gateway.context import Services
+from nova.gateway.http import build_graphql_app
+from nova.platform import cache, errors
+from nova.platform.db import Database, PoolPolicy
+from nova.platform.events import Handler, OutboxWorker
+from nova.platform.rpc import (
+    ClientPolicy,
+    RpcServer,
+    RpcTarget,
+    ServerPolicy,
+    ServiceDef,
+    check_health,
+    parse_addresses,
+    serve_until_signal,
+    start_server,
+)
+from nova.users import handlers as users_handlers
+from nova.users.api import SERVICE_NAME as USERS_SERVICE
+from nova.users.api import service_def as users_service_def
+from nova.users.client import LocalUsersClient
+from nova.users.grpc_client import GrpcUsersClient
+from nova.users.service import UsersService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    import redis.asyncio as aioredis
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from nova.platform.config import Settings
+
+__all__ = [
+    "SERVICES",
+    "RemoteClients",
+    "ServiceName",
+    "build_gateway",
+    "build_service",
+    "open_remote_clients",
+    "open_service",
+    "serve",
+    "spawn_services",
+    "stop_services",
+    "wait_until_serving",
+]
+
+ServiceName = Literal["users", "content", "feed"]
+#: Every service that runs as its own process, in start order (dependencies first).
+SERVICES: tuple[ServiceName, ...] = ("users", "content", "feed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteClients:
+    """gRPC clients of every service, as one caller process uses them."""
+
+    users: GrpcUsersClient
+    content: GrpcContentClient
+    feed: GrpcFeedClient
+
+    async def close(self, grace: float | None = None) -> None:
+        """Close every channel, letting in-flight calls finish within ``grace``."""
+        for client in (self.users, self.content, self.feed):
+            await client.target.close(grace)
+
+
+def addresses_of(settings: Settings, name: ServiceName) -> list[str]:
+    """The replicas of service ``name`` from the ``rpc_<name>_addresses`` setting."""
+    raw = {
+        "users": settings.rpc_users_addresses,
+        "content": settings.rpc_content_addresses,
+        "feed": settings.rpc_feed_addresses,
+    }[name]
+    return parse_addresses(raw)
+
+
+@contextlib.asynccontextmanager
+async def open_remote_clients(
+    settings: Settings, *, caller: str, policy: ClientPolicy | None = None
+) -> AsyncIterator[RemoteClients]:
+    """Open gRPC clients of users, content and feed for process ``caller``; closed on exit."""
+    policy = policy or ClientPolicy.from_settings(settings, caller=caller)
+    window, batch = settings.rpc_coalesce_window, settings.rpc_coalesce_max_batch
+
+    def target(service: str, name: ServiceName) -> RpcTarget:
+        return RpcTarget(service, name=name, addresses=addresses_of(settings, name), policy=policy)
+
+    clients = RemoteClients(
+        users=GrpcUsersClient(target(USERS_SERVICE, "users"), window=window, max_batch=batch),
+        content=GrpcContentClient(
+            target(CONTENT_SERVICE, "content"), window=window, max_batch=batch
+        ),
+        feed=GrpcFeedClient(target(FEED_SERVICE, "feed")),
+    )
+    try:
+        yield clients
+    finally:
+        await clients.close(grace=1.0)
+
+
+def build_service(
+    name: ServiceName,
+    *,
+    db: Database,
+    redis: aioredis.Redis,
+    settings: Settings,
+    remote: RemoteClients,
+) -> tuple[ServiceDef, OutboxWorker | None]:
+    """The servicer of ``name`` over ``db``/``redis``, its peers reached through ``remote``.
+
+    Returns:
+        The service definition, and the outbox worker when this process runs it (users).
+    """
+    if name == "users":
+        versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
+        service = UsersService(db, settings=settings, cache=versioned)
+        fan_out = fanout.FanOut(
+            db=db,
+            users=LocalUsersClient(service),
+            timeline=build_timeline(redis, settings),
+            settings=settings,
+        )
+        table: dict[str, list[Handler]] = {}
+        for source in (fanout.handlers(fan_out), users_handlers.handlers(service)):
+            for event_type, handlers in source.items():
+                table.setdefault(event_type, []).extend(handlers)
+        return users_service_def(service), OutboxWorker(db, table)
+    if name == "content":
+        content = LocalContentClient.build(db=db, users=remote.users)
+        return content_service_def(content), None
+    feed = LocalFeedClient.build(
+        db=db, redis=redis, users=remote.users, content=remote.content, settings=settings
+    )
+    return feed_service_def(feed), None
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    name: ServiceName, settings: Settings, *, address: str, run_worker: bool = True
+) -> AsyncIterator[RpcServer]:
+    """Connect the engines, start service ``name`` on ``address``; stop it on exit."""
+    database_url = _required(settings.database_url, "NOVA_DATABASE_URL")
+    redis_url = _required(settings.redis_url, "NOVA_REDIS_URL")
+    db = await Database.connect(database_url, policy=PoolPolicy.from_settings(settings))
+    redis = cache.connect(redis_url, timeout=settings.redis_timeout)
+    stop = asyncio.Event()
+    try:
+        async with open_remote_clients(settings, caller=name) as remote:
+            definition, worker = build_service(
+                name, db=db, redis=redis, settings=settings, remote=remote
+            )
+            server = await start_server(
+                [definition], address=address, policy=ServerPolicy.from_settings(settings)
+            )
+            async with asyncio.TaskGroup() as group:
+                if worker is not None and run_worker:
+                    group.create_task(worker.run(stop))
+                try:
+                    yield server
+                finally:
+                    stop.set()
+                    await server.stop(settings.rpc_shutdown_grace)
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+async def serve(name: ServiceName, settings: Settings, *, address: str) -> None:
+    """Run service ``name`` on ``address`` until SIGTERM/SIGINT, then stop gracefully."""
+    async with open_service(name, settings, address=address) as server:
+        await serve_until_signal(server, grace=settings.rpc_shutdown_grace)
+
+
+def _required(value: object, setting: str) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    if secret is None:
+        raise RuntimeError(f"{setting} is unset: the parent process passes engine URLs down")
+    return str(secret())
+
+
+# -- the parent of `nova up --processes` ---------------------------------------------------
+
+
+def spawn_services(
+    settings: Settings, *, env: dict[str, str], names: Sequence[ServiceName] = SERVICES
+) -> dict[ServiceName, subprocess.Popen[bytes]]:
+    """Start one ``nova serve <name>`` child per service, with ``env`` added to ours.
+
+    ``env`` carries the engine URLs the parent resolved (engines start once, in the parent);
+    every child gets the same ``NOVA_RPC_*_ADDRESSES``, so peers find each other.
+    """
+    child_env = {
+        **os.environ,
+        **env,
+        "NOVA_RPC_USERS_ADDRESSES": settings.rpc_users_addresses,
+        "NOVA_RPC_CONTENT_ADDRESSES": settings.rpc_content_addresses,
+        "NOVA_RPC_FEED_ADDRESSES": settings.rpc_feed_addresses,
+    }
+    return {
+        name: subprocess.Popen(  # noqa: S603  # our own interpreter and module, no shell
+            [sys.executable, "-m", "nova", "serve", name], env=child_env
+        )
+        for name in names
+    }
+
+
+async def wait_until_serving(
+    settings: Settings, *, names: Sequence[ServiceName] = SERVICES, within: float = 60.0
+) -> None:
+    """Poll each service's gRPC health until it reports SERVING.
+
+    Raises:
+        errors.UnavailableError: a service was not serving within ``within`` seconds.
+    """
+    give_up = time.monotonic() + within
+    for name in names:
+        address = addresses_of(settings, name)[0]
+        while not await check_health(address):
+            if time.monotonic() > give_up:
+                raise errors.UnavailableError(
+                    f"the {name} service did not start on {address}", dependency=name
+                )
+            await asyncio.sleep(0.1)
+
+
+def stop_services(children: dict[ServiceName, subprocess.Popen[bytes]], *, grace: float) -> None:
+    """SIGTERM every child (graceful stop), then SIGKILL the ones still alive after ``grace``."""
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace + 1.0
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class _Deferred:
+    """The GraphQL endpoint, once the lifespan has connected the clients (503 before)."""
+
+    def __init__(self) -> None:
+        self.target: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.target is None:
+            body = {"errors": [{"message": "Nova is starting or stopping; retry shortly.",
+                                "extensions": {"code": "UNAVAILABLE"}}]}  # fmt: skip
+            await JSONResponse(body, status_code=503, headers={"Retry-After": "1"})(
+                scope, receive, send
+            )
+            return
+        await self.target(scope, receive, send)
+
+
+def build_gateway(settings: Settings, *, spawn: bool = False) -> Starlette:
+    """The gateway app of the process wiring: GraphQL over gRPC clients of every service.
+
+    Args:
+        settings: Resolved settings (engine URLs set).
+        spawn: Start the service processes in the app's lifespan (``nova up --processes``)
+            and stop them gracefully when it ends; False expects them running already.
+    """
+    graphql = _Deferred()
+
+    @contextlib.asynccontextmanager
+    async def services(resolved: Settings) -> AsyncIterator[None]:
+        redis_url = _required(resolved.redis_url, "NOVA_REDIS_URL")
+        children: dict[ServiceName, subprocess.Popen[bytes]] = {}
+        if spawn:
+            env = {
+                "NOVA_DATABASE_URL": _required(resolved.database_url, "NOVA_DATABASE_URL"),
+                "NOVA_REDIS_URL": redis_url,
+            }
+            children = spawn_services(resolved, env=env)
+        redis = cache.connect(redis_url, timeout=resolved.redis_timeout)
+        try:
+            await wait_until_serving(resolved)
+            async with open_remote_clients(resolved, caller="gateway") as remote:
+                clients = Services(users=remote.users, content=remote.content, feed=remote.feed)
+                graphql.target = build_graphql_app(resolved, clients, redis=redis)
+                try:
+                    yield
+                finally:
+                    graphql.target = None
+        finally:
+            await redis.aclose()
+            if children:
+                await asyncio.to_thread(stop_services, children, grace=resolved.rpc_shutdown_grace)
+
+    return gateway_app.build(settings, graphql=graphql, services=services)
