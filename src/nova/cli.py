@@ -27,8 +27,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nova.bench.cli import bench_app
 from nova.platform import config, embedded, errors
 from nova.platform.embedded import ENGINE_NAMES
+from nova.platform.events.cli import audit_app, events_app
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -46,6 +48,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(bench_app, name="bench")
+app.add_typer(events_app, name="events")
+app.add_typer(audit_app, name="audit")
 _out = Console(soft_wrap=True, highlight=False)
 
 _SETTING_OF = {
@@ -61,14 +66,20 @@ _GRACEFUL_SHUTDOWN = 4
 def up(
     host: Annotated[str | None, typer.Option(help="Interface to bind (NOVA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (NOVA_PORT).")] = None,
+    processes: Annotated[
+        bool, typer.Option("--processes", help="One OS process per service, wired by gRPC.")
+    ] = False,
 ) -> None:
     """Start every engine and serve GraphQL, /healthz, /readyz and /metrics."""
     import uvicorn
 
+    from nova import processes as wiring
     from nova import server as nova_server
+    from nova.platform import observability
 
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value}
     settings = config.load_settings(**overrides)
+    observability.configure(settings)
     _stop_on_signals(exit_code=0)
     # Bind before starting anything: a taken port is the commonest mistake and costs nothing
     # to detect, and handing the bound socket to uvicorn leaves no window for a race.
@@ -83,11 +94,14 @@ def up(
         _out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
         server = uvicorn.Server(
             uvicorn.Config(
-                nova_server.build(endpoints.apply(settings)),
+                wiring.build_gateway(endpoints.apply(settings), spawn=True)
+                if processes
+                else nova_server.build(endpoints.apply(settings)),
                 loop="uvloop",
                 http="httptools",
                 lifespan="on",
                 access_log=False,
+                log_config=None,  # uvicorn's lines go through Nova's log configuration
                 log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
             )
@@ -98,6 +112,25 @@ def up(
             raise errors.ConfigurationError(
                 setting="NOVA_PORT", reason="the HTTP server did not start; see the log above"
             )
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="users, content or feed.")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="gRPC port (default: from NOVA_RPC_*).")] = None,
+) -> None:
+    """Serve one service over gRPC (NOVA_DATABASE_URL and NOVA_REDIS_URL must be set)."""
+    from nova import processes as wiring
+    from nova.platform import observability
+
+    if service not in wiring.SERVICES:
+        raise errors.ConfigurationError(setting="service", reason=f"unknown service {service!r}")
+    settings = config.load_settings()
+    name = wiring.SERVICES[wiring.SERVICES.index(service)]  # str -> ServiceName, checked above
+    default_port = int(wiring.addresses_of(settings, name)[0].rsplit(":", 1)[1])
+    observability.configure(settings, service=name)
+    asyncio.run(wiring.serve(name, settings, address=f"{host}:{port or default_port}"))
 
 
 @app.command()

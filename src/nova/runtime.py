@@ -2,7 +2,8 @@
 
 ``nova up`` and the tests build one :class:`Runtime` inside a lifespan. Nothing here connects
 at import time; :func:`open_runtime` opens the pools, builds users → content → feed with their
-in-process clients, and runs the outbox worker (fan-out) until the block exits.
+in-process clients, and runs the event pipeline (outbox relay → Redis Streams → fan-out, post
+counters and audit consumers) until the block exits.
 
 Example:
     >>> async with open_runtime(settings) as rt:           # doctest: +SKIP
@@ -23,14 +24,14 @@ from nova.feed import fanout
 from nova.feed.client import LocalFeedClient, build_timeline
 from nova.platform import cache
 from nova.platform.config import Settings
-from nova.platform.db import Database, PoolPolicy
-from nova.platform.events import Handler, OutboxWorker
+from nova.platform.db import Database, PoolPolicy, ReplicaPolicy, consistency
+from nova.platform.events import Consumer, EventPipeline, audit, plain
 from nova.users import handlers as users_handlers
 from nova.users.client import LocalUsersClient
 from nova.users.service import UsersService
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator
 
 
 __all__ = ["Runtime", "open_runtime"]
@@ -44,18 +45,17 @@ class Runtime:
     db: Database
     redis: aioredis.Redis
     users_service: UsersService
+    users_cache: cache.VersionedCache
     users: LocalUsersClient
     content: LocalContentClient
     feed: LocalFeedClient
-    worker: OutboxWorker
+    events: EventPipeline
 
 
-def _merge(*tables: Mapping[str, Sequence[Handler]]) -> dict[str, list[Handler]]:
-    merged: dict[str, list[Handler]] = {}
-    for table in tables:
-        for event_type, handlers in table.items():
-            merged.setdefault(event_type, []).extend(handlers)
-    return merged
+def _fanout_consumer(fan_out: fanout.FanOut) -> Consumer:
+    # Fenced on posts: a PostPublished redelivered after its PostDeleted must not re-push it.
+    table = {t: [plain(h) for h in hs] for t, hs in fanout.handlers(fan_out).items()}
+    return Consumer(name="feed.fanout", handlers=table, fenced=frozenset({"post"}))
 
 
 def _require(value: object, name: str) -> str:
@@ -66,11 +66,11 @@ def _require(value: object, name: str) -> str:
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncIterator[Runtime]:
-    """Open pools, build the services and (optionally) run the outbox worker meanwhile.
+    """Open pools, build the services and (optionally) run the event pipeline meanwhile.
 
     Args:
         settings: With ``database_url`` and ``redis_url`` resolved (embedded or external).
-        run_worker: Deliver outbox events (fan-out) in the background of this block.
+        run_worker: Run the event pipeline (relay and consumers) in the background.
     """
     database_url = _require(
         settings.database_url and settings.database_url.get_secret_value(), "NOVA_DATABASE_URL"
@@ -78,8 +78,18 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
     redis_url = _require(
         settings.redis_url and settings.redis_url.get_secret_value(), "NOVA_REDIS_URL"
     )
-    db = await Database.connect(database_url, policy=PoolPolicy.from_settings(settings))
+    db = await Database.connect(
+        database_url,
+        policy=PoolPolicy.from_settings(settings),
+        replica_urls=settings.replica_urls,
+        replica_policy=ReplicaPolicy(
+            timeout=settings.database_replica_timeout,
+            health_interval=settings.database_replica_health_interval,
+            max_lag=settings.database_replica_max_lag,
+        ),
+    )
     redis = cache.connect(redis_url, timeout=settings.redis_timeout)
+    events: EventPipeline | None = None
     try:
         versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
         users_service = UsersService(db, settings=settings, cache=versioned)
@@ -91,20 +101,32 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         fan_out = fanout.FanOut(
             db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
         )
-        worker = OutboxWorker(
-            db, _merge(fanout.handlers(fan_out), users_handlers.handlers(users_service))
+        events = EventPipeline.build(
+            settings,
+            db=db,
+            consumers=[
+                _fanout_consumer(fan_out),
+                users_handlers.consumer(users_service),
+                audit.consumer(),
+            ],
         )
-        runtime = Runtime(settings, db, redis, users_service, users, content, feed, worker)
+        runtime = Runtime(
+            settings, db, redis, users_service, versioned, users, content, feed, events
+        )
         if not run_worker:
             yield runtime
             return
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            group.create_task(worker.run(stop))
+            # Workers act on what just committed: never on a replica's past.
+            with consistency.primary_only():
+                group.create_task(events.run(stop))
             try:
                 yield runtime
             finally:
                 stop.set()
     finally:
+        if events is not None:
+            await events.aclose()
         await redis.aclose()
         await db.close()

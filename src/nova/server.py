@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from nova.gateway import app as gateway_app
 from nova.gateway.context import Services
 from nova.gateway.http import build_graphql_app
+from nova.platform.observability import metrics as observed
 from nova.runtime import open_runtime
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.types import ASGIApp, Receive, Scope, Send
 
+    from nova.gateway.http import GraphQLEndpoint
     from nova.platform.config import Settings
+    from nova.runtime import Runtime
 
 __all__ = ["build"]
 
@@ -53,6 +56,24 @@ class _Deferred:
         await self.target(scope, receive, send)
 
 
+def _export_counters(runtime: Runtime, endpoint: GraphQLEndpoint) -> None:
+    """Export what only this wiring can count: caches, SQL statements, feed paths, outbox."""
+    observed.watch_outbox(runtime.db)
+    observed.watch_cache("users", runtime.users_cache)
+    observed.watch_cache("responses", endpoint.responses)
+    observed.watch_totals(
+        "db_statements",
+        "SQL statements this process sent to PostgreSQL.",
+        lambda: {"": runtime.db.stats.statements},
+    )
+    observed.watch_totals(
+        "feed_reads",
+        "Home-feed pages by the path that served them (timeline, rebuilt, database).",
+        lambda: dict(runtime.feed.service.reads),
+        label="source",
+    )
+
+
 def build(settings: Settings) -> Starlette:
     """The app for resolved ``settings`` (engine URLs set, embedded or external)."""
     graphql = _Deferred()
@@ -60,11 +81,13 @@ def build(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def services(resolved: Settings) -> AsyncIterator[None]:
         async with open_runtime(resolved) as runtime:
-            graphql.target = build_graphql_app(
+            endpoint = build_graphql_app(
                 resolved,
                 Services(users=runtime.users, content=runtime.content, feed=runtime.feed),
                 redis=runtime.redis,
             )
+            _export_counters(runtime, endpoint)
+            graphql.target = endpoint
             try:
                 yield
             finally:

@@ -16,6 +16,7 @@ error.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import uuid
@@ -86,6 +87,15 @@ class FeedService:
         self._users = users
         self._content = content
         self._threshold = settings.fanout_follower_threshold
+        # Off (the benchmark baseline) pulls every page from PostgreSQL, as without Redis.
+        self._timelines = settings.optimizations and settings.feed_timelines
+        #: Pages served per :class:`FeedSource` value (exported as metrics).
+        self.reads: collections.Counter[str] = collections.Counter()
+
+    @property
+    def db(self) -> Database:
+        """The database this service reads (its statement counter is exported as a metric)."""
+        return self._db
 
     async def home_feed(
         self, actor: Actor, *, after: str | None = None, limit: int = 20
@@ -110,14 +120,21 @@ class FeedService:
             )
         audience = await self._audience(actor, actor.user_id)
         try:
-            source = await self._warm(audience)
+            source = await self._warm(audience) if self._timelines else FeedSource.DATABASE
         except REDIS_ERRORS as exc:
-            logger.warning("timeline unavailable; serving the feed from PostgreSQL", exc_info=exc)
+            logger.warning(
+                "timeline unavailable; serving the feed from PostgreSQL",
+                extra={"error.type": type(exc).__name__},
+            )
             source = FeedSource.DATABASE
+        self.reads[source.value] += 1
         try:
             return await self._page(actor, audience, source=source, before=before, limit=limit)
         except REDIS_ERRORS as exc:
-            logger.warning("timeline failed mid-page; serving from PostgreSQL", exc_info=exc)
+            logger.warning(
+                "timeline failed mid-page; serving from PostgreSQL",
+                extra={"error.type": type(exc).__name__},
+            )
             return await self._page(
                 actor, audience, source=FeedSource.DATABASE, before=before, limit=limit
             )

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import strawberry
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
@@ -32,6 +32,8 @@ from strawberry.extensions import DisableIntrospection
 
 import nova
 from nova.gateway import health
+from nova.platform.observability import RequestTelemetry
+from nova.platform.observability import metrics as observed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -141,7 +143,8 @@ def build(
         return JSONResponse({"status": "not ready"}, status_code=503)
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = await observed.scrape()
+        return Response(body, media_type=content_type)
 
     if graphql is None:
         graphql = GraphQL[Any, Any](
@@ -156,6 +159,7 @@ def build(
             Route("/graphql", graphql, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestTelemetry)],
     )
 
 

@@ -101,7 +101,9 @@ class PersistedQueries:
         try:
             await self._redis.set(self._prefix + digest, query.encode(), ex=self._ttl)
         except REDIS_ERRORS as exc:
-            logger.warning("persisted query not stored in Redis", exc_info=exc)
+            logger.warning(
+                "persisted query not stored in Redis", extra={"error.type": type(exc).__name__}
+            )
 
     async def _load(self, digest: str) -> str | None:
         if digest in self._local:
@@ -112,7 +114,10 @@ class PersistedQueries:
         try:
             raw = await self._redis.get(self._prefix + digest)
         except REDIS_ERRORS as exc:
-            logger.warning("persisted query lookup failed; client will resend", exc_info=exc)
+            logger.warning(
+                "persisted query lookup failed; client will resend",
+                extra={"error.type": type(exc).__name__},
+            )
             return None
         if raw is None:
             return None

@@ -46,15 +46,24 @@ class Loaders:
     Args:
         services: The service clients.
         actor: The caller; every batch runs as this actor.
+        batching: False makes every key its own backend call (``NOVA_GRAPHQL_DATALOADERS=off``,
+            the benchmark baseline).
     """
 
-    def __init__(self, services: Services, actor: Actor) -> None:
+    def __init__(self, services: Services, actor: Actor, *, batching: bool = True) -> None:
         self._services = services
         self._actor = actor
-        self.users: DataLoader[uuid.UUID, User | None] = DataLoader(self._load_users)
-        self.posts: DataLoader[uuid.UUID, Post | None] = DataLoader(self._load_posts)
-        self.liked: DataLoader[uuid.UUID, bool] = DataLoader(self._load_liked)
-        self.relations: DataLoader[uuid.UUID, Relation | None] = DataLoader(self._load_relations)
+        size = None if batching else 1
+        self.users: DataLoader[uuid.UUID, User | None] = DataLoader(
+            self._load_users, max_batch_size=size
+        )
+        self.posts: DataLoader[uuid.UUID, Post | None] = DataLoader(
+            self._load_posts, max_batch_size=size
+        )
+        self.liked: DataLoader[uuid.UUID, bool] = DataLoader(self._load_liked, max_batch_size=size)
+        self.relations: DataLoader[uuid.UUID, Relation | None] = DataLoader(
+            self._load_relations, max_batch_size=size
+        )
 
     async def _load_users(self, ids: Sequence[uuid.UUID]) -> list[User | None]:
         found = await self._services.users.get_users(self._actor, list(ids))
@@ -101,13 +110,18 @@ class GatewayContext:
 
     @classmethod
     def build(
-        cls, actor: Actor, services: Services, *, idempotency: IdempotencyGuard
+        cls,
+        actor: Actor,
+        services: Services,
+        *,
+        idempotency: IdempotencyGuard,
+        batching: bool = True,
     ) -> GatewayContext:
         """A fresh context (and fresh loaders) for one operation."""
         return cls(
             actor=actor,
             services=services,
-            loaders=Loaders(services, actor),
+            loaders=Loaders(services, actor, batching=batching),
             idempotency=idempotency,
         )
 

@@ -37,16 +37,18 @@ from nova.gateway.context import GatewayContext, Services
 from nova.gateway.errors import format_error, graphql_error, nova_error_of
 from nova.gateway.idempotency import IdempotencyGuard
 from nova.gateway.limits import GatewayPolicy
-from nova.gateway.ratelimit import RateLimiter
+from nova.gateway.ratelimit import RateLimit, RateLimiter
 from nova.gateway.response_cache import ResponseCache, cache_key
 from nova.gateway.schema import GatewaySchema, build_schema
-from nova.platform import errors
+from nova.platform import cache, errors
 from nova.platform.context import Actor
+from nova.platform.db import consistency
+from nova.platform.observability import operations as telemetry
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from graphql import GraphQLError
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import Receive, Scope, Send
 
     from nova.platform.config import Settings
 
@@ -105,8 +107,12 @@ class GraphQLEndpoint:
         self.schema = schema
         self.policy = policy
         prefix = settings.redis_key_prefix
+        optimized = settings.optimizations
         self.apq = PersistedQueries(redis, prefix=prefix)
-        self.responses = ResponseCache(redis, prefix=prefix)
+        self.responses = ResponseCache(
+            redis if optimized and settings.response_cache else None, prefix=prefix
+        )
+        self._batching = optimized and settings.graphql_dataloaders
         self.limiter = RateLimiter(redis, prefix=prefix)
         self.idempotency = IdempotencyGuard(redis, prefix=prefix)
         self._ide = None if settings.is_production else get_graphql_ide_html("graphiql")
@@ -148,8 +154,21 @@ class GraphQLEndpoint:
             request, max_bytes=self.policy.max_body_bytes, max_batch=self.policy.max_batch
         )
         actor = await self._authenticate(request, cid)
+        telemetry.bind_actor(actor)
         await self._rate_limit(request, actor, operations)
-        outcomes = [await self._run(op, actor, request.method) for op in operations]
+        # Read-your-writes per user, and one Redis time budget for the whole request.
+        with (
+            consistency.caller(None if actor.user_id is None else str(actor.user_id)),
+            cache.redis_budget(self.settings.redis_timeout),
+        ):
+            outcomes = [
+                await telemetry.observe(
+                    self._run(op, actor, request.method),
+                    query=op.query,
+                    operation_name=op.operation_name,
+                )
+                for op in operations
+            ]
         headers = {"X-Request-Id": cid}
         if batch:
             # Per-operation statuses cannot be expressed in one response; a batch is 200 and
@@ -195,7 +214,9 @@ class GraphQLEndpoint:
         self, op: transport.Operation, query: str, actor: Actor, method: str, key: str
     ) -> _Outcome:
         cid = actor.correlation_id
-        context = GatewayContext.build(actor, self.services, idempotency=self.idempotency)
+        context = GatewayContext.build(
+            actor, self.services, idempotency=self.idempotency, batching=self._batching
+        )
         allowed = {OperationType.QUERY} if method == "GET" else None
         try:
             result = await self.schema.schema.execute(
@@ -251,8 +272,10 @@ class GraphQLEndpoint:
             # Fan-out reaches only recently active followers; the users service writes this at
             # most once a minute per user, so it is nearly free on the request path.
             await self.services.users.touch_last_active(actor)
-        except errors.NovaError:
-            logger.warning("could not record activity; continuing", exc_info=True)
+        except errors.NovaError as exc:
+            logger.warning(
+                "could not record activity; continuing", extra={"error.type": str(exc.code)}
+            )
         return actor
 
     async def _rate_limit(
@@ -296,7 +319,7 @@ def build_graphql_app(
     *,
     redis: aioredis.Redis | None = None,
     policy: GatewayPolicy | None = None,
-) -> ASGIApp:
+) -> GraphQLEndpoint:
     """The GraphQL ASGI app to mount at ``/graphql``.
 
     Args:
@@ -312,8 +335,13 @@ def build_graphql_app(
         >>> graphql = build_graphql_app(settings, services, redis=redis)   # doctest: +SKIP
         >>> Route("/graphql", graphql)  # a Route, not a Mount: no redirect  # doctest: +SKIP
     """
-    limits = policy or GatewayPolicy()
-    schema = build_schema(production=settings.is_production, policy=limits)
+    per_minute = settings.ip_rate_limit_per_minute
+    limits = policy or GatewayPolicy(ip_limit=RateLimit(per_minute, burst=max(1, per_minute // 5)))
+    schema = build_schema(
+        production=settings.is_production,
+        policy=limits,
+        document_cache=settings.optimizations and settings.graphql_document_cache,
+    )
     return GraphQLEndpoint(
         settings=settings, services=services, schema=schema, redis=redis, policy=limits
     )

@@ -91,7 +91,10 @@ class RateLimiter:
                 raise errors.UnavailableError(
                     "Rate limiting is unavailable; retry shortly.", dependency="redis"
                 ) from exc
-            logger.warning("rate limiter unavailable, allowing a read", exc_info=exc)
+            logger.warning(
+                "rate limiter unavailable, allowing a read",
+                extra={"error.type": type(exc).__name__},
+            )
             return
         if not allowed:
             raise errors.RateLimitedError(

@@ -55,7 +55,7 @@ class ResponseCache:
         try:
             raw = await self._redis.get(self._prefix + key)
         except REDIS_ERRORS as exc:
-            logger.warning("response cache read failed", exc_info=exc)
+            logger.warning("response cache read failed", extra={"error.type": type(exc).__name__})
             return None
         if not isinstance(raw, bytes):
             self.misses += 1
@@ -77,4 +77,4 @@ class ResponseCache:
         try:
             await self._redis.set(self._prefix + key, expires + b"|" + body, ex=ttl)
         except REDIS_ERRORS as exc:
-            logger.warning("response cache write failed", exc_info=exc)
+            logger.warning("response cache write failed", extra={"error.type": type(exc).__name__})

