@@ -25,7 +25,7 @@ from nova.feed.client import LocalFeedClient, build_timeline
 from nova.platform import cache
 from nova.platform.config import Settings
 from nova.platform.db import Database, PoolPolicy, ReplicaPolicy, consistency
-from nova.platform.events import Consumer, EventPipeline, audit, plain
+from nova.platform.events import EventPipeline, audit
 from nova.users import handlers as users_handlers
 from nova.users.client import LocalUsersClient
 from nova.users.service import UsersService
@@ -50,12 +50,6 @@ class Runtime:
     content: LocalContentClient
     feed: LocalFeedClient
     events: EventPipeline
-
-
-def _fanout_consumer(fan_out: fanout.FanOut) -> Consumer:
-    # Fenced on posts: a PostPublished redelivered after its PostDeleted must not re-push it.
-    table = {t: [plain(h) for h in hs] for t, hs in fanout.handlers(fan_out).items()}
-    return Consumer(name="feed.fanout", handlers=table, fenced=frozenset({"post"}))
 
 
 def _require(value: object, name: str) -> str:
@@ -105,7 +99,7 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
             settings,
             db=db,
             consumers=[
-                _fanout_consumer(fan_out),
+                fanout.consumer(fan_out),
                 users_handlers.consumer(users_service),
                 audit.consumer(),
             ],

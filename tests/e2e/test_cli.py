@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -143,6 +143,7 @@ def test_up_serves_stops_cleanly_and_restarts_with_its_data(data_dir: Path, tmp_
         graphql = httpx.post(f"{first.base}/graphql", json={"query": "{ __typename }"}, timeout=5)
         health = httpx.get(f"{first.base}/healthz", timeout=5)
         metrics = httpx.get(f"{first.base}/metrics", timeout=5)
+        feed, tokens = _social_flow(first.base)
         port = int((data_dir / "postgres" / "port").read_text())
         _write_marker(f"postgresql://postgres@127.0.0.1:{port}/nova")
         engines = _engine_processes(data_dir)
@@ -162,6 +163,9 @@ def test_up_serves_stops_cleanly_and_restarts_with_its_data(data_dir: Path, tmp_
     }
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
+    # The whole product through the real process: the post reached the follower's timeline.
+    assert [edge["node"]["body"] for edge in feed["edges"]] == ["hello from e2e"]
+    assert feed["source"] == "timeline"
     assert code == 0, first.log.read_text()
     assert elapsed < 10
     assert len(engines) > 2
@@ -171,11 +175,61 @@ def test_up_serves_stops_cleanly_and_restarts_with_its_data(data_dir: Path, tmp_
     try:
         second.wait_ready()
         assert _read_marker(f"postgresql://postgres@127.0.0.1:{port}/nova") == "kept"
+        # The profile counter follows the event log; it may still be draining after restart.
+        count = None
+        for _ in range(100):
+            # Signed in: a private response, never served from the public response cache.
+            count = _gql(second.base, '{ user(username: "ada") { postCount } }', tokens["bob"])[
+                "user"
+            ]
+            if count["postCount"] == 1:
+                break
+            time.sleep(0.05)
+        assert count == {"postCount": 1}
     finally:
         code, _ = second.stop()
         second.kill()
     assert code == 0
     assert "migrations: up to date" in second.log.read_text()
+
+
+def _gql(base: str, query: str, token: str | None = None) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(f"{base}/graphql", json={"query": query}, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body["data"]  # type: ignore[no-any-return]  # a JSON object
+
+
+def _social_flow(base: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Register two users, follow, publish, and return the follower's feed once fanned out."""
+    tokens = {}
+    for name in ("ada", "bob"):
+        registered = _gql(
+            base,
+            f'mutation {{ register(username: "{name}", email: "{name}@example.org",'
+            ' password: "correct horse battery") { user { id } errors { code } } }',
+        )
+        assert registered["register"]["errors"] == []
+        tokens[name] = _gql(
+            base,
+            f'mutation {{ login(usernameOrEmail: "{name}", password: "correct horse battery")'
+            " { accessToken } }",
+        )["login"]["accessToken"]
+    ada = _gql(base, '{ user(username: "ada") { id } }')["user"]["id"]
+    _gql(base, f'mutation {{ follow(userId: "{ada}") {{ errors {{ code }} }} }}', tokens["bob"])
+    _gql(base, "{ homeFeed(first: 5) { partial } }", tokens["bob"])  # builds bob's timeline
+    _gql(base, 'mutation { createPost(body: "hello from e2e") { errors { code } } }', tokens["ada"])
+    feed: dict[str, Any] = {}
+    for _ in range(300):  # the event pipeline fans out in the background
+        feed = _gql(
+            base, "{ homeFeed(first: 5) { source edges { node { body } } } }", tokens["bob"]
+        )["homeFeed"]
+        if feed["edges"] and feed["source"] == "timeline":
+            break
+        time.sleep(0.05)
+    return feed, tokens
 
 
 def _write_marker(url: str) -> None:

@@ -2,9 +2,10 @@
 
 For each audience size a scratch database is created on the server (migrated, dropped after),
 an author and N followers active right now are COPY-loaded, and each post is published through
-the content service; the outbox worker then runs the feed's fan-out handler (``drain``) and
-every follower's timeline is checked for the post. The time is publish + drain: the worker's
-polling interval in a running server comes on top (it wakes on a short poll).
+the content service while the production event path runs in the background (outbox relay →
+Redis Streams → the ``feed.fanout`` consumer, as in ``nova up``). The time is from the publish
+call until the last followers' timelines hold the post (polled every 2 ms); then every
+follower's timeline is checked.
 
 Audiences above ``NOVA_FANOUT_FOLLOWER_THRESHOLD`` (10,000 by default) are not fanned out in
 production: their posts are pulled at read time and so are visible at once. To measure the
@@ -13,6 +14,7 @@ write path anyway, the threshold is raised above N for the measurement (the repo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import os
@@ -23,13 +25,14 @@ import asyncpg
 
 from nova.bench.stats import Latencies
 from nova.content import LocalContentClient
-from nova.feed import FanOut, build_timeline, handlers
+from nova.feed import FanOut, build_timeline
+from nova.feed.fanout import consumer
 from nova.platform import cache
 from nova.platform.cache import VersionedCache
 from nova.platform.config import Settings
 from nova.platform.context import Actor
 from nova.platform.db import Database, PoolPolicy, migrate
-from nova.platform.events import OutboxWorker
+from nova.platform.events import EventPipeline
 from nova.platform.ids import new_id
 from nova.platform.testing.engines import with_database
 from nova.users.client import LocalUsersClient
@@ -38,6 +41,10 @@ from nova.users.service import UsersService
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
+
+    import redis.asyncio as aioredis
+
+    from nova.feed.timeline import Timeline
 
 __all__ = ["measure", "seed_audience"]
 
@@ -73,6 +80,15 @@ async def seed_audience(url: str, followers: int) -> tuple[uuid.UUID, list[uuid.
     finally:
         await conn.close()
     return author, fans
+
+
+async def _all_hold(
+    redis: aioredis.Redis, timeline: Timeline, followers: list[uuid.UUID], member: str
+) -> bool:
+    pipe = redis.pipeline(transaction=False)
+    for follower in followers:
+        pipe.zscore(timeline.key(follower), member)  # type: ignore[unused-awaitable]  # queued
+    return all(score is not None for score in await pipe.execute())
 
 
 async def measure(
@@ -112,24 +128,37 @@ async def measure(
         )
         content = LocalContentClient.build(db=db, users=users)
         timeline = build_timeline(redis, settings)
-        worker = OutboxWorker(
-            db, handlers(FanOut(db=db, users=users, timeline=timeline, settings=settings))
+        # The production path: relay → Redis Streams → the feed.fanout consumer, running in
+        # the background exactly as in `nova up`.
+        pipeline = EventPipeline.build(
+            settings,
+            db=db,
+            consumers=[consumer(FanOut(db=db, users=users, timeline=timeline, settings=settings))],
         )
+        stop = asyncio.Event()
+        runner = asyncio.create_task(pipeline.run(stop))
         actor = Actor.user(author, tenant_id=TENANT)
         visible = Latencies()
-        for i in range(warmup + posts):
-            started = time.perf_counter()
-            post = await content.publish_post(actor, body=f"bench post {i}")
-            await worker.drain()
-            elapsed = time.perf_counter() - started
-            pipe = redis.pipeline(transaction=False)
-            queued = [pipe.zscore(timeline.key(fan), str(post.id)) for fan in fans]
-            held = sum(score is not None for score in await pipe.execute())
-            del queued
-            if held != len(fans):
-                raise RuntimeError(f"fan-out incomplete: {held}/{len(fans)} timelines hold a post")
-            if i >= warmup:
-                visible.record_seconds(elapsed)
+        # Fan-out pages followers in id order; the last ones are the last to be pushed.
+        probes = sorted(fans)[-64:]
+        try:
+            for i in range(warmup + posts):
+                started = time.perf_counter()
+                post = await content.publish_post(actor, body=f"bench post {i}")
+                member = str(post.id)
+                # Polling is the measurement: visibility is observed from outside, as a
+                # reader would, not signalled by the consumer.
+                while not await _all_hold(redis, timeline, probes, member):  # noqa: ASYNC110
+                    await asyncio.sleep(0.002)
+                elapsed = time.perf_counter() - started
+                if not await _all_hold(redis, timeline, fans, member):
+                    raise RuntimeError("fan-out incomplete: a timeline misses the post")
+                if i >= warmup:
+                    visible.record_seconds(elapsed)
+        finally:
+            stop.set()
+            await runner
+            await pipeline.aclose()
         summary = visible.summary()
         log(
             f"{followers:>7} followers: p50 {summary.p50:.0f} ms  p99 {summary.p99:.0f} ms"

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from nova.feed import store
 from nova.platform.context import Actor
+from nova.platform.events import Consumer, plain
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from nova.platform.events import Handler, StoredEvent
     from nova.users.client import UsersClient
 
-__all__ = ["FanOut", "handlers"]
+__all__ = ["FanOut", "consumer", "handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +154,13 @@ def handlers(fan_out: FanOut) -> dict[str, list[Handler]]:
         "Unfollowed": [fan_out.on_unfollowed],
         "Blocked": [fan_out.on_blocked],
     }
+
+
+def consumer(fan_out: FanOut) -> Consumer:
+    """The fan-out as an event-log consumer (``feed.fanout``).
+
+    Fenced on posts: a ``PostPublished`` redelivered after its ``PostDeleted`` must not push the
+    post back into timelines.
+    """
+    table = {t: [plain(h) for h in hs] for t, hs in handlers(fan_out).items()}
+    return Consumer(name="feed.fanout", handlers=table, fenced=frozenset({"post"}))
