@@ -104,7 +104,11 @@ class AnalyticsSink:
                     "tenant_id": event.tenant_id,
                     "event_type": event.event_type,
                     "post_id": post_id,
-                    "user_id": str(p.get("user_id", p.get("author_id", ""))),
+                    # Who engaged: likers carry user_id, commenters commenter_id; a post's
+                    # own lifecycle events are the author's.
+                    "user_id": str(
+                        p.get("user_id") or p.get("commenter_id") or p.get("author_id", "")
+                    ),
                     "author_id": str(p.get("author_id", "")),
                     "occurred_at": _ts(event.occurred_at.isoformat()),
                 }

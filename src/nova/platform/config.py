@@ -163,6 +163,44 @@ class Settings(BaseSettings):
     fanout_follower_threshold: int = Field(default=10_000, ge=1)
     #: Followers seen within this many days receive fan-out; others are rebuilt on demand.
     active_window_days: int = Field(default=30, ge=1)
+    #: Seconds a precomputed recommendation list stays in Redis.
+    recs_cache_ttl: int = Field(default=1800, ge=10, le=86_400)
+    #: Seconds a recommended-feed miss may spend computing before the chronological feed is served.
+    recs_deadline_seconds: float = Field(default=0.5, gt=0, le=30)
+    #: Ranked posts kept per user in the precomputed list.
+    recs_list_size: int = Field(default=200, ge=10, le=5_000)
+    #: Candidates each recommendation source (friends, trending, affinity, followed) proposes.
+    recs_candidates_per_source: int = Field(default=200, ge=1, le=10_000)
+    #: Seconds of engagement and posts the recommendation candidates look back over.
+    recs_lookback_seconds: int = Field(default=7 * 86_400, ge=60)
+    #: Seconds of tenant engagement that make a post trending.
+    recs_trending_window_seconds: int = Field(default=86_400, ge=60)
+    #: Hours after which an engagement counts half in a post's velocity score.
+    recs_engagement_half_life_hours: float = Field(default=6.0, gt=0)
+    #: Hours after which a post's recency score halves.
+    recs_recency_half_life_hours: float = Field(default=24.0, gt=0)
+    #: Weight of engagement velocity (time-decayed likes and comments) in the score.
+    recs_weight_velocity: float = Field(default=1.0, ge=0)
+    #: Weight of author affinity (ln(1 + viewer's engagements with the author)) in the score.
+    recs_weight_affinity: float = Field(default=0.5, ge=0)
+    #: Weight of recency (time-decayed post age) in the score.
+    recs_weight_recency: float = Field(default=1.0, ge=0)
+    #: Score added when people the viewer follows liked or commented on the post.
+    recs_weight_friends_engaged: float = Field(default=1.5, ge=0)
+    #: Score added when the post is trending in the tenant.
+    recs_weight_trending: float = Field(default=1.0, ge=0)
+    #: Score added when the post is by an author the viewer engages with most.
+    recs_weight_author_affinity: float = Field(default=1.0, ge=0)
+    #: Score added when the post is by an account the viewer follows.
+    recs_weight_followed: float = Field(default=0.5, ge=0)
+    #: Most posts of one author among any ``recs_diversity_window`` consecutive recommendations.
+    recs_max_per_author: int = Field(default=2, ge=1, le=50)
+    #: Consecutive recommendations (a page) over which the per-author cap holds.
+    recs_diversity_window: int = Field(default=20, ge=1, le=50)
+    #: Users whose recommendation lists the precompute job computes at once.
+    recs_precompute_concurrency: int = Field(default=4, ge=1, le=64)
+    #: Seconds of random delay before each user's precompute (spreads load on ClickHouse).
+    recs_precompute_jitter_seconds: float = Field(default=1.0, ge=0, le=600)
     #: Master switch of the performance optimizations below; ``off`` turns them all off (the
     #: ``nova bench --baseline`` configuration). Each is on only if this and its own flag are.
     optimizations: bool = True

@@ -1,0 +1,95 @@
+"""The interface other services use to reach recommendations: ``RecsClient``.
+
+Example:
+    >>> recs = LocalRecsClient.build(clickhouse=ch, redis=redis, users=users, content=content,
+    ...                              feed=feed, settings=settings)          # doctest: +SKIP
+    >>> page = await recs.recommended_feed(actor, first=20)                 # doctest: +SKIP
+    >>> page.source                                                         # doctest: +SKIP
+    <RecsSource.RECOMMENDED: 'RECOMMENDED'>
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from nova.recs.domain import Reason, RecommendedItem, RecsPage, RecsSource
+from nova.recs.service import RecsService
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Sequence
+
+    import redis.asyncio as aioredis
+
+    from nova.content.client import ContentClient, Post
+    from nova.feed.client import FeedClient
+    from nova.platform.analytics import ClickHouse
+    from nova.platform.config import Settings
+    from nova.platform.context import Actor
+    from nova.users.client import UsersClient
+
+__all__ = ["LocalRecsClient", "Reason", "RecommendedItem", "RecsClient", "RecsPage", "RecsSource"]
+
+
+class RecsClient(Protocol):
+    """What the gateway and the CLI may ask of recommendations."""
+
+    async def recommended_feed(
+        self, actor: Actor, *, first: int = 20, after: str | None = None
+    ) -> RecsPage[Post]:
+        """A page of the viewer's recommended feed; never fails because ClickHouse does."""
+        ...
+
+    async def precompute_active(
+        self,
+        user_ids: Sequence[uuid.UUID],
+        *,
+        tenant_id: str,
+        concurrency: int | None = None,
+        jitter: float | None = None,
+    ) -> tuple[int, int]:
+        """Precompute lists for ``user_ids``; ``(stored, failed)``."""
+        ...
+
+    async def active_users(
+        self, tenant_id: str, *, days: float = 1.0, limit: int = 100_000
+    ) -> list[uuid.UUID]:
+        """Users who engaged recently (the precompute job's audience)."""
+        ...
+
+
+class LocalRecsClient:
+    """In-process :class:`RecsClient`.
+
+    Args:
+        service: The recommendation use cases.
+    """
+
+    def __init__(self, service: RecsService) -> None:
+        self.service = service
+        self.recommended_feed = service.recommended_feed
+        self.precompute_active = service.precompute_active
+        self.active_users = service.active_users
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        clickhouse: ClickHouse,
+        redis: aioredis.Redis,
+        users: UsersClient,
+        content: ContentClient,
+        feed: FeedClient,
+        settings: Settings,
+    ) -> LocalRecsClient:
+        """Wire recommendations over their dependencies."""
+        return cls(
+            RecsService(
+                clickhouse=clickhouse,
+                redis=redis,
+                users=users,
+                content=content,
+                feed=feed,
+                settings=settings,
+            )
+        )

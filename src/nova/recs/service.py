@@ -1,0 +1,400 @@
+"""Recommended feed: precompute ranked lists into Redis, serve pages, fall back to chronological.
+
+A page, in the normal case::
+
+    Redis GET of the viewer's precomputed list
+    users.hidden_author_ids (a block made after the precompute applies at once)
+    content.get_posts (visibility and deletion) -> page, with each item's reason
+
+On a miss the list is computed once per user for all concurrent requests (singleflight), within
+``recs_deadline_seconds``; identical concurrent ClickHouse queries also run once. If ClickHouse
+fails, is slower than the deadline, or its circuit breaker is open, the viewer's chronological
+home feed is served with ``source=CHRONOLOGICAL_FALLBACK`` and no error. Cursors say which path
+they belong to (``r:<offset>`` or ``c:<home-feed cursor>``), so a fallback page continues as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from nova.platform import errors, resilience
+from nova.platform.cache import REDIS_ERRORS
+from nova.platform.context import Actor
+from nova.recs.domain import (
+    MAX_RECS_PAGE,
+    Exclusions,
+    Ranked,
+    Reason,
+    RecommendedItem,
+    RecsPage,
+    RecsSource,
+    Source,
+    Weights,
+    rank,
+)
+from nova.recs.store import CandidateQuery, active_users_sql, candidates_sql, parse_candidates
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import redis.asyncio as aioredis
+
+    from nova.content.client import ContentClient, Post
+    from nova.feed.client import FeedClient
+    from nova.platform.analytics import ClickHouse
+    from nova.platform.config import Settings
+    from nova.users.client import UsersClient
+
+__all__ = ["RecsService", "weights_from"]
+
+logger = logging.getLogger(__name__)
+
+
+def weights_from(settings: Settings) -> Weights:
+    """The scoring weights configured by ``settings``."""
+    return Weights(
+        velocity=settings.recs_weight_velocity,
+        affinity=settings.recs_weight_affinity,
+        recency=settings.recs_weight_recency,
+        engagement_half_life=settings.recs_engagement_half_life_hours * 3600.0,
+        recency_half_life=settings.recs_recency_half_life_hours * 3600.0,
+        sources=(
+            (Source.FRIENDS_ENGAGED, settings.recs_weight_friends_engaged),
+            (Source.TRENDING, settings.recs_weight_trending),
+            (Source.AFFINITY, settings.recs_weight_author_affinity),
+            (Source.FOLLOWED, settings.recs_weight_followed),
+        ),
+    )
+
+
+def _dump(ranked: Sequence[Ranked]) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "p": str(r.post_id),
+                "a": str(r.author_id),
+                "s": r.reason.score,
+                "src": list(r.reason.sources),
+                "parts": [list(part) for part in r.reason.parts],
+            }
+            for r in ranked
+        ]
+    )
+
+
+def _load(raw: bytes | str) -> list[Ranked]:
+    return [
+        Ranked(
+            post_id=uuid.UUID(item["p"]),
+            author_id=uuid.UUID(item["a"]),
+            reason=Reason(
+                sources=tuple(item["src"]),
+                score=float(item["s"]),
+                parts=tuple((str(n), float(v)) for n, v in item["parts"]),
+            ),
+        )
+        for item in orjson.loads(raw)
+    ]
+
+
+def _offset(after: str | None) -> int:
+    if not after:
+        return 0
+    try:
+        value = int(after.removeprefix("r:")) if after.startswith("r:") else -1
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise errors.InvalidInputError(
+            "The cursor is invalid; pass back the nextCursor of a previous page.", field="after"
+        )
+    return value
+
+
+class RecsService:
+    """Precompute and serve recommended feeds.
+
+    Args:
+        clickhouse: Where the candidates come from (the analytics sink's tables).
+        redis: Where ranked lists are kept.
+        users: Followees and hidden authors.
+        content: Likes of the viewer and hydration (visibility, deletion).
+        feed: The chronological home feed, the fallback.
+        settings: ``recs_*`` settings and the Redis key prefix.
+        breaker: Guards ClickHouse; defaults to one that opens on failures and slow calls.
+        clock: Wall clock for the candidates' ``now`` (tests pass a fixed one).
+        rng: Jitter source of :meth:`precompute_active`.
+    """
+
+    def __init__(
+        self,
+        *,
+        clickhouse: ClickHouse,
+        redis: aioredis.Redis,
+        users: UsersClient,
+        content: ContentClient,
+        feed: FeedClient,
+        settings: Settings,
+        breaker: resilience.CircuitBreaker | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._ch = clickhouse
+        self._redis = redis
+        self._users = users
+        self._content = content
+        self._feed = feed
+        self._settings = settings
+        self._weights = weights_from(settings)
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311  # jitter, not cryptography
+        self.breaker = breaker or resilience.CircuitBreaker(
+            "clickhouse-recs",
+            resilience.BreakerPolicy(slow_call_seconds=settings.recs_deadline_seconds),
+        )
+        self._per_user: resilience.Singleflight[tuple[str, uuid.UUID], list[Ranked]] = (
+            resilience.Singleflight()
+        )
+        self._queries: resilience.Singleflight[str, list[list[Any]]] = resilience.Singleflight()
+        #: Pages served per source, lists computed, ClickHouse queries run (for metrics, bench).
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def key(self, tenant_id: str, user_id: uuid.UUID) -> str:
+        """The Redis key of a user's precomputed list."""
+        return f"{self._settings.redis_key_prefix}recs:{tenant_id}:{user_id}"
+
+    # -- computing -----------------------------------------------------------------------------
+
+    async def _query(self, sql: str) -> list[list[Any]]:
+        """Run ``sql`` through the breaker, once for identical concurrent texts."""
+
+        async def run() -> list[list[Any]]:
+            budget = resilience.timeout(self._settings.recs_deadline_seconds)
+            self.counts["clickhouse_queries"] += 1
+            return await self.breaker.call(
+                lambda: asyncio.wait_for(self._ch.query(sql), timeout=budget)
+            )
+
+        return await self._queries.do(sql, run)
+
+    async def compute(self, actor: Actor) -> list[Ranked]:
+        """The viewer's ranked list, from ClickHouse candidates (nothing is stored).
+
+        Raises:
+            errors.UnauthenticatedError: anonymous actor.
+            Exception: whatever ClickHouse raised, TimeoutError, CircuitOpenError.
+        """
+        viewer = actor.user_id
+        if viewer is None:
+            raise errors.UnauthenticatedError("Sign in to see recommendations.")
+        followees, hidden = await asyncio.gather(
+            self._users.followee_ids(actor, viewer),
+            self._users.hidden_author_ids(actor, viewer),
+        )
+        s = self._settings
+        now = self._clock().replace(microsecond=0)  # same text within a second: coalesced
+        sql = candidates_sql(
+            CandidateQuery(
+                tenant_id=actor.tenant_id,
+                viewer_id=viewer,
+                followee_ids=tuple(sorted(followees)),
+                now=now,
+                per_source=s.recs_candidates_per_source,
+                lookback_seconds=s.recs_lookback_seconds,
+                trending_seconds=s.recs_trending_window_seconds,
+            )
+        )
+        candidates = parse_candidates(await self._query(sql))
+        liked = await self._content.liked_by_viewer(actor, [c.post_id for c in candidates])
+        exclusions = Exclusions(viewer_id=viewer, hidden_authors=hidden, post_ids=liked)
+        self.counts["computed"] += 1
+        # Ranking is CPU work: off the event loop (DESIGN.md invariant 11).
+        return await asyncio.to_thread(
+            rank,
+            candidates,
+            exclusions,
+            self._weights,
+            max_per_author=s.recs_max_per_author,
+            window=s.recs_diversity_window,
+            limit=s.recs_list_size,
+        )
+
+    async def precompute(self, actor: Actor) -> int:
+        """Compute the viewer's list and store it in Redis (TTL ``recs_cache_ttl``); its length.
+
+        Raises:
+            Exception: ClickHouse or Redis failures (the job logs and moves on).
+        """
+        ranked = await self.compute(actor)
+        await self._store(actor, ranked)
+        return len(ranked)
+
+    async def _store(self, actor: Actor, ranked: Sequence[Ranked]) -> None:
+        assert actor.user_id is not None  # noqa: S101  # compute() checked it
+        await self._redis.set(
+            self.key(actor.tenant_id, actor.user_id),
+            _dump(ranked),
+            ex=self._settings.recs_cache_ttl,
+        )
+
+    async def active_users(
+        self, tenant_id: str, *, days: float = 1.0, limit: int = 100_000
+    ) -> list[uuid.UUID]:
+        """Users who liked or commented in the last ``days`` (from ClickHouse)."""
+        since = self._clock() - dt.timedelta(days=days)
+        rows = await self._ch.query(active_users_sql(tenant_id, since=since, limit=limit))
+        out: list[uuid.UUID] = []
+        for (value,) in rows:
+            try:
+                out.append(uuid.UUID(str(value)))
+            except ValueError:
+                continue
+        return out
+
+    async def precompute_active(
+        self,
+        user_ids: Sequence[uuid.UUID],
+        *,
+        tenant_id: str,
+        concurrency: int | None = None,
+        jitter: float | None = None,
+    ) -> tuple[int, int]:
+        """Precompute for ``user_ids``, bounded and spread out; failures are counted, not raised.
+
+        At most ``concurrency`` users at once, each after a random delay of up to ``jitter``
+        seconds (defaults: the ``recs_precompute_*`` settings).
+
+        Returns:
+            ``(stored, failed)``.
+        """
+        limit = concurrency or self._settings.recs_precompute_concurrency
+        spread = self._settings.recs_precompute_jitter_seconds if jitter is None else jitter
+        gate = asyncio.Semaphore(limit)
+        outcome: collections.Counter[str] = collections.Counter()
+
+        async def one(user_id: uuid.UUID) -> None:
+            if spread > 0:
+                await asyncio.sleep(self._rng.uniform(0, spread))
+            async with gate:
+                try:
+                    await self.precompute(Actor.user(user_id, tenant_id=tenant_id))
+                except Exception as exc:  # noqa: BLE001  # one user's failure must not stop the job
+                    outcome["failed"] += 1
+                    logger.warning(
+                        "recommendation precompute failed",
+                        extra={"error.type": type(exc).__name__},
+                    )
+                else:
+                    outcome["stored"] += 1
+
+        await asyncio.gather(*(one(u) for u in user_ids))
+        return outcome["stored"], outcome["failed"]
+
+    # -- serving -------------------------------------------------------------------------------
+
+    async def _cached(self, actor: Actor, viewer: uuid.UUID) -> list[Ranked] | None:
+        try:
+            raw = await self._redis.get(self.key(actor.tenant_id, viewer))
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "recommendations cache unavailable", extra={"error.type": type(exc).__name__}
+            )
+            return None
+        return None if raw is None else _load(raw)
+
+    async def _compute_and_store(self, actor: Actor) -> list[Ranked]:
+        ranked = await self.compute(actor)
+        try:
+            await self._store(actor, ranked)
+        except REDIS_ERRORS as exc:
+            logger.warning("recommendations not cached", extra={"error.type": type(exc).__name__})
+        return ranked
+
+    async def _ranked(self, actor: Actor, viewer: uuid.UUID) -> list[Ranked] | None:
+        """The viewer's list: cached, or computed once within the deadline; None to fall back."""
+        ranked = await self._cached(actor, viewer)
+        if ranked is not None:
+            return ranked
+        started = time.monotonic()
+        try:
+            budget = resilience.timeout(self._settings.recs_deadline_seconds)
+            async with asyncio.timeout(budget):
+                return await self._per_user.do(
+                    (actor.tenant_id, viewer), lambda: self._compute_and_store(actor)
+                )
+        except Exception as exc:  # noqa: BLE001  # any failure of the recs path degrades, never errors
+            logger.warning(
+                "recommendations unavailable; serving the chronological feed",
+                extra={
+                    "error.type": type(exc).__name__,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
+            return None
+
+    async def recommended_feed(
+        self, actor: Actor, *, first: int = 20, after: str | None = None
+    ) -> RecsPage[Post]:
+        """A page of the viewer's recommended feed (or of the chronological fallback).
+
+        Raises:
+            errors.UnauthenticatedError: anonymous actor.
+            errors.InvalidInputError: bad cursor or ``first``.
+        """
+        viewer = actor.user_id
+        if viewer is None:
+            raise errors.UnauthenticatedError("Sign in to see recommendations.")
+        if not 1 <= first <= MAX_RECS_PAGE:
+            raise errors.InvalidInputError(
+                f"first must be between 1 and {MAX_RECS_PAGE} (got {first}).", field="first"
+            )
+        if after is not None and after.startswith("c:"):
+            return await self._fallback(actor, after=after.removeprefix("c:"), first=first)
+        offset = _offset(after)
+        ranked = await self._ranked(actor, viewer)
+        if not ranked:  # failed, or nothing to recommend yet
+            return await self._fallback(actor, after=None, first=first)
+        self.counts[RecsSource.RECOMMENDED.value] += 1
+        return await self._page(actor, viewer, ranked, offset=offset, first=first)
+
+    async def _page(
+        self, actor: Actor, viewer: uuid.UUID, ranked: list[Ranked], *, offset: int, first: int
+    ) -> RecsPage[Post]:
+        hidden = await self._users.hidden_author_ids(actor, viewer)
+        items: list[RecommendedItem[Post]] = []
+        pos = offset
+        while len(items) < first and pos < len(ranked):
+            chunk = ranked[pos : pos + 2 * first]  # over-fetch: some are hidden or gone
+            posts = await self._content.get_posts(
+                actor, [r.post_id for r in chunk if r.author_id not in hidden]
+            )
+            for r in chunk:
+                pos += 1
+                post = posts.get(r.post_id)
+                if post is not None and r.author_id not in hidden:
+                    items.append(RecommendedItem(post=post, reason=r.reason))
+                    if len(items) == first:
+                        break
+        return RecsPage(
+            items=items,
+            next_cursor=f"r:{pos}" if pos < len(ranked) else None,
+            source=RecsSource.RECOMMENDED,
+        )
+
+    async def _fallback(self, actor: Actor, *, after: str | None, first: int) -> RecsPage[Post]:
+        self.counts[RecsSource.CHRONOLOGICAL_FALLBACK.value] += 1
+        page = await self._feed.home_feed(actor, after=after or None, limit=first)
+        return RecsPage(
+            items=[RecommendedItem(post=p, reason=None) for p in page.items],
+            next_cursor=None if page.next_cursor is None else f"c:{page.next_cursor}",
+            source=RecsSource.CHRONOLOGICAL_FALLBACK,
+        )
