@@ -3,7 +3,13 @@
 ``nova up`` and the tests build one :class:`Runtime` inside a lifespan. Nothing here connects
 at import time; :func:`open_runtime` opens the pools, builds users → content → feed with their
 in-process clients, and runs the event pipeline (outbox relay → Redis Streams → fan-out, post
-counters and audit consumers) until the block exits.
+counters, audit and analytics-sink consumers) and the scheduled recommendation precompute until
+the block exits.
+
+ClickHouse: the runtime holds the process's one client (:attr:`Runtime.clickhouse`); for
+``chdb://`` URLs that is the session shared with the embedded engine and ``/healthz``
+(:mod:`nova.platform.analytics.shared`). Without ``NOVA_CLICKHOUSE_URL`` the sink does not
+run and recommendations always serve the chronological fallback.
 
 Example:
     >>> async with open_runtime(settings) as rt:           # doctest: +SKIP
@@ -15,17 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from nova.analytics_sink import AnalyticsSink
 from nova.content.client import LocalContentClient
 from nova.feed import fanout
 from nova.feed.client import LocalFeedClient, build_timeline
-from nova.platform import cache
+from nova.platform import analytics, cache
 from nova.platform.config import Settings
 from nova.platform.db import Database, PoolPolicy, ReplicaPolicy, consistency
-from nova.platform.events import EventPipeline, audit
+from nova.platform.events import Consumer, EventPipeline, audit
+from nova.recs import jobs as recs_jobs
+from nova.recs.client import LocalRecsClient
 from nova.users import handlers as users_handlers
 from nova.users.client import LocalUsersClient
 from nova.users.service import UsersService
@@ -35,6 +45,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["Runtime", "open_runtime"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,6 +62,8 @@ class Runtime:
     content: LocalContentClient
     feed: LocalFeedClient
     events: EventPipeline
+    recs: LocalRecsClient
+    clickhouse: analytics.ClickHouse | None = None
 
 
 def _require(value: object, name: str) -> str:
@@ -84,7 +98,9 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
     )
     redis = cache.connect(redis_url, timeout=settings.redis_timeout)
     events: EventPipeline | None = None
+    clickhouse: analytics.ClickHouse | None = None
     try:
+        clickhouse = await _open_clickhouse(settings)
         versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
         users_service = UsersService(db, settings=settings, cache=versioned)
         users = LocalUsersClient(users_service)
@@ -95,17 +111,36 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         fan_out = fanout.FanOut(
             db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
         )
-        events = EventPipeline.build(
-            settings,
-            db=db,
-            consumers=[
-                fanout.consumer(fan_out),
-                users_handlers.consumer(users_service),
-                audit.consumer(),
-            ],
+        consumers: list[Consumer] = [
+            fanout.consumer(fan_out),
+            users_handlers.consumer(users_service),
+            audit.consumer(),
+        ]
+        if clickhouse is not None:
+            sink = AnalyticsSink(clickhouse)
+            await _create_sink_schema(sink)
+            consumers.append(sink.consumer())
+        events = EventPipeline.build(settings, db=db, consumers=consumers)
+        recs = LocalRecsClient.build(
+            clickhouse=clickhouse or analytics.UnavailableClickHouse(),
+            redis=redis,
+            users=users,
+            content=content,
+            feed=feed,
+            settings=settings,
         )
         runtime = Runtime(
-            settings, db, redis, users_service, versioned, users, content, feed, events
+            settings,
+            db,
+            redis,
+            users_service,
+            versioned,
+            users,
+            content,
+            feed,
+            events,
+            recs,
+            clickhouse,
         )
         if not run_worker:
             yield runtime
@@ -115,6 +150,8 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
             # Workers act on what just committed: never on a replica's past.
             with consistency.primary_only():
                 group.create_task(events.run(stop))
+                if clickhouse is not None and settings.recs_precompute_schedule:
+                    group.create_task(recs_jobs.run_schedule(recs, settings, stop))
             try:
                 yield runtime
             finally:
@@ -122,5 +159,25 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
     finally:
         if events is not None:
             await events.aclose()
+        if clickhouse is not None:
+            await clickhouse.aclose()
         await redis.aclose()
         await db.close()
+
+
+async def _open_clickhouse(settings: Settings) -> analytics.ClickHouse | None:
+    """The process's ClickHouse client, or None when ``NOVA_CLICKHOUSE_URL`` is unset."""
+    if settings.clickhouse_url is None:
+        return None
+    return await analytics.open_client(settings.clickhouse_url.get_secret_value())
+
+
+async def _create_sink_schema(sink: AnalyticsSink) -> None:
+    """Create the sink's tables; a ClickHouse that is down now only delays the sink."""
+    try:
+        await sink.create_schema()
+    except Exception as exc:  # noqa: BLE001  # the sink's inserts retry; start-up goes on
+        logger.warning(
+            "analytics tables not created: ClickHouse unavailable",
+            extra={"error.type": type(exc).__name__},
+        )

@@ -72,6 +72,12 @@ def _export_counters(runtime: Runtime, endpoint: GraphQLEndpoint) -> None:
         lambda: dict(runtime.feed.service.reads),
         label="source",
     )
+    observed.watch_totals(
+        "recs_events",
+        "Recommended-feed pages by source, lists computed and ClickHouse queries run.",
+        lambda: dict(runtime.recs.service.counts),
+        label="kind",
+    )
 
 
 def build(settings: Settings) -> Starlette:
@@ -83,7 +89,12 @@ def build(settings: Settings) -> Starlette:
         async with open_runtime(resolved) as runtime:
             endpoint = build_graphql_app(
                 resolved,
-                Services(users=runtime.users, content=runtime.content, feed=runtime.feed),
+                Services(
+                    users=runtime.users,
+                    content=runtime.content,
+                    feed=runtime.feed,
+                    recs=runtime.recs,
+                ),
                 redis=runtime.redis,
             )
             _export_counters(runtime, endpoint)

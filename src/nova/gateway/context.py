@@ -20,6 +20,7 @@ from nova.gateway.cache_control import NO_STORE, CachePolicy
 from nova.gateway.idempotency import IdempotencyGuard
 from nova.gateway.ports import UsersApi
 from nova.platform.context import Actor
+from nova.recs.client import RecsClient
 
 if TYPE_CHECKING:
     import uuid
@@ -33,11 +34,16 @@ __all__ = ["GatewayContext", "GatewayInfo", "Loaders", "Services"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Services:
-    """The service clients the gateway talks to (in-process or gRPC, same protocols)."""
+    """The service clients the gateway talks to (in-process or gRPC, same protocols).
+
+    ``recs`` is optional: wirings without recommendations (the gRPC gateway, most tests) leave
+    it unset and ``recommendedFeed`` serves the chronological home feed.
+    """
 
     users: UsersApi
     content: ContentClient
     feed: FeedClient
+    recs: RecsClient | None = None
 
 
 class Loaders:

@@ -17,7 +17,6 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
@@ -26,7 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from nova.platform import errors
+from nova.platform import analytics, errors
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -98,30 +97,28 @@ def redis_client(url: str, *, timeout: float) -> Redis:
 
 
 class ClickHouse:
-    """ClickHouse for health checks: a chdb session (``chdb://``) or an HTTP server."""
+    """ClickHouse for health checks: the process's chdb session (``chdb://``) or an HTTP server.
+
+    For ``chdb://`` URLs the session is the process's shared one
+    (:mod:`nova.platform.analytics.shared`): the same the embedded engine and the runtime use,
+    never a second one.
+    """
 
     def __init__(self, url: str, *, io_timeout: float = CHECK_TIMEOUT) -> None:
         self._url = url
         self._io_timeout = io_timeout
-        self._session: Any = None
+        self._client: analytics.ClickHouse | None = None
 
     async def open(self) -> None:
-        """Open the chdb session off the event loop (a no-op for HTTP servers)."""
-        if self._url.startswith("chdb://") and self._session is None:
-            path = Path(self._url.removeprefix("chdb://"))
-
-            def _open() -> Any:
-                from chdb import session as chdb_session
-
-                return chdb_session.Session(str(path))  # type: ignore[no-untyped-call]  # chdb ships no annotations
-
-            self._session = await asyncio.to_thread(_open)
+        """Acquire the shared chdb client off the event loop (a no-op for HTTP servers)."""
+        if self._url.startswith("chdb://") and self._client is None:
+            self._client = await analytics.open_client(self._url)
 
     async def close(self) -> None:
-        """Close the chdb session, if any."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await asyncio.to_thread(session.close)
+        """Release the shared chdb client, if held."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
     async def scalar(self, sql: str) -> str:
         """Run ``sql`` and return its first value as text; never blocks the event loop.
@@ -131,9 +128,11 @@ class ClickHouse:
         """
         if self._url.startswith("chdb://"):
             await self.open()
-            session = self._session
-            result = await asyncio.to_thread(lambda: session.query(sql, "TabSeparated").bytes())
-            return bytes(result).decode().strip()
+            client = self._client
+            if client is None:
+                raise RuntimeError("the ClickHouse health client was closed")
+            rows = await client.query(sql)
+            return str(rows[0][0]) if rows and rows[0] else ""
         return await asyncio.to_thread(_http_query, self._url, sql, self._io_timeout)
 
 

@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     recs_precompute_concurrency: int = Field(default=4, ge=1, le=64)
     #: Seconds of random delay before each user's precompute (spreads load on ClickHouse).
     recs_precompute_jitter_seconds: float = Field(default=1.0, ge=0, le=600)
+    #: Precompute the active users' lists every ``recs_cache_ttl / 2`` in the worker.
+    recs_precompute_schedule: bool = True
     #: Master switch of the performance optimizations below; ``off`` turns them all off (the
     #: ``nova bench --baseline`` configuration). Each is on only if this and its own flag are.
     optimizations: bool = True

@@ -7,6 +7,7 @@ module                 contents
 ``users``              viewer, user, followers, following, requests, search
 ``posts``              post, node, userPosts, comments
 ``feed``               homeFeed
+``recs``               recommendedFeed, recordRecommendationClick
 ``mutations_auth``     register, login, refreshToken, logout
 ``mutations_profile``  updateProfile, updatePreferences
 ``mutations_graph``    follow, unfollow, requests, block, mute
@@ -49,6 +50,7 @@ from nova.gateway.schema.mutations_graph import GraphMutations
 from nova.gateway.schema.mutations_posts import PostMutations
 from nova.gateway.schema.mutations_profile import ProfileMutations
 from nova.gateway.schema.posts import PostQueries
+from nova.gateway.schema.recs import RecsMutations, RecsQueries
 from nova.gateway.schema.types import Comment, Post, User
 from nova.gateway.schema.users import UserQueries
 
@@ -65,12 +67,12 @@ _POLICY_CACHE_SIZE = 2_048
 
 
 @strawberry.type(description="Entry points for reading.")
-class Query(UserQueries, PostQueries, FeedQueries):
+class Query(UserQueries, PostQueries, FeedQueries, RecsQueries):
     pass
 
 
 @strawberry.type(description="Entry points for writing; each returns a payload with errors.")
-class Mutation(AuthMutations, ProfileMutations, GraphMutations, PostMutations):
+class Mutation(AuthMutations, ProfileMutations, GraphMutations, PostMutations, RecsMutations):
     pass
 
 

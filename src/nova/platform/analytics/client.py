@@ -13,7 +13,7 @@ from typing_extensions import override
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["ChdbClickHouse", "ClickHouse", "ServerClickHouse", "connect"]
+__all__ = ["ChdbClickHouse", "ClickHouse", "ServerClickHouse", "UnavailableClickHouse", "connect"]
 
 
 class ClickHouse(Protocol):
@@ -52,6 +52,11 @@ class ChdbClickHouse(ClickHouse):
         self._session = session
         # chdb sessions are not documented as thread-safe; one statement at a time.
         self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        """The underlying ``chdb.session.Session``."""
+        return self._session
 
     def _run(self, sql: str, fmt: str) -> bytes:
         with self._lock:
@@ -113,6 +118,33 @@ class ServerClickHouse(ClickHouse):
     @override
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)
+
+
+class UnavailableClickHouse(ClickHouse):
+    """ClickHouse when none is configured: every statement fails with ``ConnectionError``.
+
+    Lets the services that degrade without ClickHouse (recommendations fall back to the
+    chronological feed) run unchanged when ``NOVA_CLICKHOUSE_URL`` is unset.
+    """
+
+    def __init__(self, reason: str = "NOVA_CLICKHOUSE_URL is not set") -> None:
+        self._reason = reason
+
+    @override
+    async def command(self, sql: str) -> None:
+        raise ConnectionError(self._reason)
+
+    @override
+    async def query(self, sql: str) -> list[list[Any]]:
+        raise ConnectionError(self._reason)
+
+    @override
+    async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise ConnectionError(self._reason)
+
+    @override
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
 
 def connect(url: str, *, session: Any = None, timeout: float = 10.0) -> ClickHouse:

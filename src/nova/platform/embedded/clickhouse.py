@@ -2,6 +2,8 @@
 
 chdb runs inside the Python process, so only one process may own a data path; the
 ``engine.lock`` flock makes a second owner fail with a clear message instead of corrupting it.
+Inside the process the session is the shared one of :mod:`nova.platform.analytics.shared`, so
+the health check, the runtime and the CLI reuse it instead of opening another.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nova.platform import errors
+from nova.platform.analytics import shared
 from nova.platform.embedded import _process
 
 __all__ = ["EmbeddedClickHouse", "chdb_path"]
@@ -43,6 +46,7 @@ class EmbeddedClickHouse:
         self._lock = _process.DirLock(self._dir, engine="ClickHouse (chdb)")
         self._mutex = threading.Lock()
         self._session: Any = None
+        self._path: Path | None = None
         self._url: str | None = None
 
     @property
@@ -83,15 +87,15 @@ class EmbeddedClickHouse:
             path = _process.prepare_dir(self._dir / "data")
             self._lock.acquire()
             try:
-                # Imported here: loading chdb maps a ~500 MB library, a cost only paid by
-                # processes that actually embed ClickHouse.
-                from chdb import session as chdb_session
-
-                self._session = chdb_session.Session(str(path))  # type: ignore[no-untyped-call]  # chdb ships no annotations
+                self._session = shared.acquire(path).session
+                self._path = path
                 self._session.query("SELECT 1")
             except Exception as exc:
                 self._lock.release()
                 self._session = None
+                if self._path is not None:
+                    shared.release(self._path)
+                    self._path = None
                 raise errors.ConfigurationError(
                     setting=_SETTING, reason=f"embedded ClickHouse (chdb) failed to open: {exc}"
                 ) from exc
@@ -102,14 +106,19 @@ class EmbeddedClickHouse:
             return self._url
 
     def stop(self, *, timeout: float = 10.0) -> None:
-        """Close the session (chdb flushes its parts); safe to call when not started."""
+        """Release the session (closed, and its parts flushed, with its last holder).
+
+        Safe to call when not started.
+        """
         del timeout
         with self._mutex:
             if self._session is None:
                 return
             try:
-                self._session.close()
+                if self._path is not None:
+                    shared.release(self._path)
             finally:
                 self._session = None
+                self._path = None
                 self._url = None
                 self._lock.release()

@@ -18,16 +18,19 @@ goes to logs and spans, where cardinality costs nothing.
 
 Business counters follow successful operations (one place, no coupling to the services):
 
-================  ===========================================================================
-root field        counter
-================  ===========================================================================
-register          ``nova_registrations_total`` when ``errors`` is empty
-createPost        ``nova_posts_total`` likewise
-likePost          ``nova_likes_total`` likewise
-follow            ``nova_follows_total`` likewise
-homeFeed          ``nova_feed_impressions_total`` by the number of edges served
-recommendations   ``nova_recommendation_impressions_total`` by edges (when that API lands)
-================  ===========================================================================
+=========================  ==================================================================
+root field                 counter
+=========================  ==================================================================
+register                   ``nova_registrations_total`` when ``errors`` is empty
+createPost                 ``nova_posts_total`` likewise
+likePost                   ``nova_likes_total`` likewise
+follow                     ``nova_follows_total`` likewise
+recordRecommendationClick  ``nova_recommendation_clicks_total`` likewise
+homeFeed                   ``nova_feed_impressions_total`` by the number of edges served
+=========================  ==================================================================
+
+``nova_recommendation_impressions_total`` is counted by the ``recommendedFeed`` resolver itself:
+only posts served with source ``RECOMMENDED`` count, whatever fields the client selected.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ BUSINESS_FIELDS: dict[str, tuple[str, str]] = {
     "likePost": ("likes", "mutation"),
     "follow": ("follows", "mutation"),
     "homeFeed": ("feed_impressions", "edges"),
-    "recommendations": ("recommendation_impressions", "edges"),
+    "recordRecommendationClick": ("recommendation_clicks", "mutation"),
 }
 #: Error codes that are the server's fault (they count against the availability SLO).
 SERVER_ERROR_CODES = frozenset({"INTERNAL", "UNAVAILABLE", "POOL_EXHAUSTED", "CONFIGURATION"})

@@ -1,0 +1,173 @@
+"""``recommendedFeed`` through the real HTTP app: sink → ClickHouse → precompute → GraphQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from nova import server
+from nova.gateway import relay
+from nova.platform.analytics import shared
+from nova.recs.jobs import precompute_tenant
+from nova.runtime import open_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+
+    from nova.platform.analytics import ChdbClickHouse
+    from nova.platform.config import Settings
+    from nova.platform.embedded import EmbeddedClickHouse
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery"
+FEED = (
+    "{ recommendedFeed(first: 10) { source pageInfo { hasNextPage } "
+    "edges { node { id body } reason { sources score parts { name value } } } } }"
+)
+
+
+async def _gql(http: httpx.AsyncClient, query: str, token: str | None = None) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await http.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body["data"]  # type: ignore[no-any-return]  # JSON object from the server
+
+
+async def _user(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
+    data = await _gql(
+        http,
+        f'mutation {{ register(username: "{name}", email: "{name}@example.org", '
+        f'password: "{PASSWORD}") {{ user {{ id }} errors {{ code }} }} }}',
+    )
+    assert data["register"]["errors"] == []
+    login = await _gql(
+        http,
+        f'mutation {{ login(usernameOrEmail: "{name}", password: "{PASSWORD}") '
+        "{ accessToken errors { code } } }",
+    )
+    return data["register"]["user"]["id"], login["login"]["accessToken"]
+
+
+async def _post(http: httpx.AsyncClient, body: str, token: str) -> str:
+    data = await _gql(
+        http,
+        f'mutation {{ createPost(body: "{body}") {{ post {{ id }} errors {{ code }} }} }}',
+        token,
+    )
+    assert data["createPost"]["errors"] == []
+    return str(data["createPost"]["post"]["id"])
+
+
+async def _do(http: httpx.AsyncClient, mutation: str, token: str) -> None:
+    data = await _gql(http, f"mutation {{ {mutation} {{ errors {{ code }} }} }}", token)
+    assert next(iter(data.values()))["errors"] == []
+
+
+@contextlib.asynccontextmanager
+async def _serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    config = uvicorn.Config(
+        server.build(settings), host="127.0.0.1", port=0, lifespan="on", log_level="warning"
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not uv.started:  # noqa: ASYNC110  # uvicorn exposes a flag, not an event
+                await asyncio.sleep(0.01)
+        port = uv.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            yield http
+    finally:
+        uv.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _wait_for_likes(ch: ChdbClickHouse, count: int) -> None:
+    for _ in range(300):  # the sink consumer writes in the background
+        rows = await ch.query("SELECT count() FROM engagement_events WHERE event_type = 'Liked'")
+        if int(rows[0][0]) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the analytics sink did not record {count} likes")
+
+
+async def test_recommended_feed_through_the_http_app(
+    settings: Settings,
+    chdb_engine: EmbeddedClickHouse,
+    clickhouse: ChdbClickHouse,
+    redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings.model_copy(
+        update={
+            "clickhouse_url": SecretStr(chdb_engine.url),
+            "recs_precompute_schedule": False,
+            "recs_precompute_jitter_seconds": 0.0,
+        }
+    )
+    path = chdb_engine.url.removeprefix("chdb://")
+    async with _serving(settings) as http:
+        # One chdb session per process: the engine, /healthz and the runtime share it.
+        health = (await http.get("/healthz")).json()
+        assert health["checks"]["clickhouse"]["status"] == "ok", health
+        assert shared.holders(path) >= 3
+
+        alice_id, alice = await _user(http, "alice")
+        bob_id, bob = await _user(http, "bob")
+        carol_id, carol = await _user(http, "carol")
+        await _do(http, f'follow(userId: "{alice_id}")', bob)
+        await _do(http, f'follow(userId: "{carol_id}")', alice)
+        alice_post = await _post(http, "from alice", alice)
+        carol_post = await _post(http, "from carol", carol)
+        await _do(http, f'likePost(postId: "{carol_post}")', alice)  # bob's friend engages
+        await _do(http, f'likePost(postId: "{alice_post}")', bob)  # makes bob active
+        await _wait_for_likes(clickhouse, 2)
+
+        async with open_runtime(settings, run_worker=False) as runtime:
+            report = await precompute_tenant(runtime.recs, settings.default_tenant, jitter=0)
+            key = runtime.recs.service.key(
+                settings.default_tenant, relay.from_global_id(bob_id, expected="User")
+            )
+        assert report.users >= 2
+        assert report.failed == 0
+        assert await redis_client.exists(key) == 1
+
+        feed = (await _gql(http, FEED, bob))["recommendedFeed"]
+        assert feed["source"] == "RECOMMENDED"
+        by_id = {e["node"]["id"]: e for e in feed["edges"]}
+        assert carol_post in by_id
+        assert alice_post not in by_id  # bob already liked it
+        reason = by_id[carol_post]["reason"]
+        assert "friends_engaged" in reason["sources"]
+        assert reason["score"] == pytest.approx(sum(p["value"] for p in reason["parts"]))
+        click = await _gql(
+            http,
+            f'mutation {{ recordRecommendationClick(postId: "{carol_post}") '
+            "{ recorded errors { code } } }",
+            bob,
+        )
+        assert click["recordRecommendationClick"] == {"recorded": True, "errors": []}
+
+        # ClickHouse failing on a cache miss: the chronological feed, and no error.
+        async def failing(sql: str) -> list[list[Any]]:
+            raise ConnectionError("ClickHouse is down")
+
+        monkeypatch.setattr(shared.acquire(path), "query", failing)
+        shared.release(path)
+        await redis_client.delete(key)
+        fallback = (await _gql(http, FEED, bob))["recommendedFeed"]
+        assert fallback["source"] == "CHRONOLOGICAL_FALLBACK"
+        assert [e["node"]["body"] for e in fallback["edges"]] == ["from alice"]
+        assert all(e["reason"] is None for e in fallback["edges"])
