@@ -164,9 +164,9 @@ def run_command(  # one flag per documented option
     ),
     duration: Annotated[float, typer.Option(min=0.5, help="Seconds per step.")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of unmeasured load.")] = 3.0,
-    scenario: Annotated[str, typer.Option(help="mix, home, profile, post, like or create.")] = (
-        "mix"
-    ),
+    scenario: Annotated[
+        str, typer.Option(help="mix, home, profile, post, like, create or recs.")
+    ] = "mix",
     users: Annotated[int, typer.Option(min=1, help="Users logged in (token pool).")] = 200,
     p99_bound: Annotated[float, typer.Option(help="Knee: p99 bound in ms.")] = 100.0,
     baseline: Annotated[bool, typer.Option(help="Also sweep NOVA_OPTIMIZATIONS=off.")] = False,

@@ -8,6 +8,8 @@ scenario        mix     request
 ``post``        10 %    anonymous ``post(id:)`` with ``comments(first: 20)``
 ``like``        10 %    signed-in ``likePost`` of a post seen in the warm-up feeds
 ``create``       5 %    signed-in ``createPost`` (fanned out by the outbox worker)
+``recs``         0 %    signed-in ``recommendedFeed(first: 20)`` with reasons (run it
+                        alone: ``--scenario recs``; see docs/performance.md)
 ==============  ======  ============================================================
 
 Profiles and posts are read anonymously, as public pages (web embeds, link previews) are:
@@ -49,13 +51,18 @@ LIKE = "mutation Like($id: ID!) { likePost(postId: $id) { liked likeCount errors
 CREATE = (
     "mutation Create($body: String!) { createPost(body: $body) { post { id } errors { code } } }"
 )
+RECS = (
+    "query Recs { recommendedFeed(first: 20) { edges { node { id body likeCount createdAt"
+    " author { id username } } reason { sources score } } pageInfo { hasNextPage endCursor }"
+    " source } }"
+)
 LOGIN = (
     "mutation Login($u: String!, $p: String!) { login(usernameOrEmail: $u, password: $p)"
     " { accessToken errors { code message } } }"
 )
 
 #: Scenario names in report order.
-SCENARIOS = ("home", "profile", "post", "like", "create")
+SCENARIOS = ("home", "profile", "post", "like", "create", "recs")
 #: The default mix (weights sum to 100).
 MIX: dict[str, int] = {"home": 60, "profile": 15, "post": 10, "like": 10, "create": 5}
 
@@ -117,6 +124,7 @@ class Workload:
         self._weights = [weights[name] for name in self._names]
         self.post_ids: list[str] = []
         self._home = _body(HOME)
+        self._recs = _body(RECS)
         self._serial = 0
 
     def warm_requests(self) -> list[Request]:
@@ -138,6 +146,8 @@ class Workload:
         token = rng.choice(self._tokens)
         if name == "home":
             return Request(name, self._home, token)
+        if name == "recs":
+            return Request(name, self._recs, token)
         if name == "profile":
             return Request(name, _body(PROFILE, {"username": rng.choice(self._usernames)}), None)
         if name == "post":

@@ -4,6 +4,8 @@
 command                    does
 =========================  ====================================================================
 ``nova recs precompute``   start the engines if embedded, precompute the active users' lists
+``nova recs evaluate``     offline evaluation on a synthetic log: precision@k vs. baselines
+``nova recs backfill``     copy PostgreSQL posts and likes into ClickHouse (after a COPY seed)
 =========================  ====================================================================
 
 The embedded engines are started in this process (as ``nova seed`` does), so a running
@@ -13,7 +15,7 @@ The embedded engines are started in this process (as ``nova seed`` does), so a r
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,7 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["recs_app"]
 
-recs_app = typer.Typer(help="Recommendations: precompute ranked lists.", no_args_is_help=True)
+recs_app = typer.Typer(
+    help="Recommendations: precompute ranked lists, evaluate offline.", no_args_is_help=True
+)
 _out = Console(soft_wrap=True, highlight=False)
 
 
@@ -83,3 +87,92 @@ async def _precompute(
         return await precompute_tenant(
             runtime.recs, tenant, days=days, concurrency=concurrency, jitter=jitter
         )
+
+
+@recs_app.command("evaluate")
+def evaluate_command(
+    users: Annotated[int, typer.Option(min=10, help="Synthetic users.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic log.")] = 7,
+    k: Annotated[int, typer.Option(min=1, max=200, help="List length scored (precision@k).")] = 10,
+    clickhouse_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the log there (tenant eval-<seed>-<users>); default: a temporary chdb."
+        ),
+    ] = None,
+) -> None:
+    """Offline evaluation: Nova's ranking vs. chronological-followed and global popularity."""
+    import shutil
+    import tempfile
+
+    from nova.recs import evaluate as ev
+
+    settings = config.load_settings()
+    plan = ev.EvalPlan(users=users, seed=seed, k=k)
+    scratch = None if clickhouse_url else tempfile.mkdtemp(prefix="nova-recs-eval-")
+    try:
+        scores = asyncio.run(_evaluate(clickhouse_url or f"chdb://{scratch}", plan, settings))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    _out.print(
+        f"synthetic log: {plan.users} users, {plan.users * plan.posts_per_user} posts, "
+        f"seed {plan.seed}; held out: each user's likes in the day after the cutoff; "
+        "ranking weights: the recs_* settings"
+    )
+    _out.print(ev.format_table(scores, k=k))
+
+
+async def _evaluate(url: str, plan: Any, settings: config.Settings) -> list[Any]:
+    from nova.platform import analytics
+    from nova.recs import evaluate as ev
+    from nova.recs.service import weights_from
+
+    ch = await analytics.open_client(url)
+    try:
+        return await ev.evaluate(
+            ch,
+            plan,
+            weights_from(settings),
+            per_source=settings.recs_candidates_per_source,
+            lookback_seconds=settings.recs_lookback_seconds,
+            trending_seconds=settings.recs_trending_window_seconds,
+            max_per_author=settings.recs_max_per_author,
+            window=settings.recs_diversity_window,
+        )
+    finally:
+        await ch.aclose()
+
+
+@recs_app.command("backfill")
+def backfill_command(
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant to copy (default: the default tenant).")
+    ] = None,
+) -> None:
+    """Copy posts and likes from PostgreSQL into ClickHouse (e.g. after `nova bench seed`)."""
+    settings = config.load_settings()
+    with embedded.Engines(settings) as engines:
+        resolved = engines.start().apply(settings)
+        report = asyncio.run(_backfill(resolved, tenant or resolved.default_tenant))
+    _out.print(
+        f"backfilled {report.posts} posts and {report.likes} likes of tenant"
+        f" {report.tenant_id!r} into ClickHouse"
+    )
+
+
+async def _backfill(settings: config.Settings, tenant: str) -> Any:
+    import asyncpg
+
+    from nova.platform import analytics
+    from nova.recs.backfill import backfill
+
+    if settings.database_url is None or settings.clickhouse_url is None:
+        raise typer.BadParameter("needs PostgreSQL and ClickHouse (embedded or by URL)")
+    conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
+    ch = await analytics.open_client(settings.clickhouse_url.get_secret_value())
+    try:
+        return await backfill(conn, ch, tenant)
+    finally:
+        await ch.aclose()
+        await conn.close(timeout=5)
