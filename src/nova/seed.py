@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-__all__ = ["SEED_PASSWORD", "SeedPlan", "SeedReport", "seed"]
+__all__ = ["SEED_PASSWORD", "WORDS", "SeedPlan", "SeedReport", "seed"]
 
 #: Password of every seeded user (development data only).
 SEED_PASSWORD = "nova-seed-password"  # noqa: S105  # documented development credential
 
-_WORDS = [
+#: Words synthetic post bodies are made of (``nova seed`` and ``nova bench seed``).
+WORDS = [
     "coffee",
     "morning",
     "launch",
@@ -116,7 +117,7 @@ def _posts(
     for author in user_ids:
         for _ in range(rng.randint(0, per_user * 2)):
             ms = start_ms + rng.randrange(span_ms)
-            body = " ".join(rng.choices(_WORDS, k=rng.randint(3, 20)))
+            body = " ".join(rng.choices(WORDS, k=rng.randint(3, 20)))
             created = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
             posts.append((_uuid7(rng, ms), author, body, created))
     return posts

@@ -33,36 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Graph", "GraphPlan", "bench_threshold", "generate", "load"]
 
-_WORDS = np.array(
-    [
-        "coffee",
-        "morning",
-        "launch",
-        "release",
-        "garden",
-        "river",
-        "city",
-        "music",
-        "night",
-        "design",
-        "code",
-        "rain",
-        "weekend",
-        "travel",
-        "book",
-        "film",
-        "idea",
-        "team",
-        "ship",
-        "bug",
-        "fix",
-        "cat",
-        "dog",
-        "photo",
-        "walk",
-        "sunset",
-    ]
-)
+# The same vocabulary as `nova seed`, as an array for vectorized sampling.
+_WORDS = np.array(seeding.WORDS)
 #: Milliseconds of history the posts spread over (a week).
 _SPAN_MS = 7 * 86_400_000
 
