@@ -11,6 +11,10 @@
 5. answer with ``application/graphql-response+json``: 400 for parse/validation/variable
    errors, 503 + ``Retry-After`` when a dependency is saturated, and a ``Cache-Control``
    computed from the fields' hints (``no-store`` for mutations and errors).
+
+Steps 2-4 run under one :func:`~nova.platform.resilience.deadline` of ``request_timeout``
+seconds, so each downstream call's timeout is what the request has left (capped by
+``rpc_timeout``) and a slow dependency fails its field instead of stretching the request.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from nova.gateway.limits import GatewayPolicy
 from nova.gateway.ratelimit import RateLimit, RateLimiter
 from nova.gateway.response_cache import ResponseCache, cache_key
 from nova.gateway.schema import GatewaySchema, build_schema
-from nova.platform import cache, errors
+from nova.platform import cache, errors, resilience
 from nova.platform.context import Actor
 from nova.platform.db import consistency
 from nova.platform.observability import operations as telemetry
@@ -153,22 +157,25 @@ class GraphQLEndpoint:
         operations, batch = await transport.read_operations(
             request, max_bytes=self.policy.max_body_bytes, max_batch=self.policy.max_batch
         )
-        actor = await self._authenticate(request, cid)
-        telemetry.bind_actor(actor)
-        await self._rate_limit(request, actor, operations)
-        # Read-your-writes per user, and one Redis time budget for the whole request.
-        with (
-            consistency.caller(None if actor.user_id is None else str(actor.user_id)),
-            cache.redis_budget(self.settings.redis_timeout),
-        ):
-            outcomes = [
-                await telemetry.observe(
-                    self._run(op, actor, request.method),
-                    query=op.query,
-                    operation_name=op.operation_name,
-                )
-                for op in operations
-            ]
+        # One deadline for the whole request: every gRPC call it makes (authentication
+        # included) gets at most what is left of it, never more than ``rpc_timeout``.
+        with resilience.deadline(self.settings.request_timeout):
+            actor = await self._authenticate(request, cid)
+            telemetry.bind_actor(actor)
+            await self._rate_limit(request, actor, operations)
+            # Read-your-writes per user, and one Redis time budget for the whole request.
+            with (
+                consistency.caller(None if actor.user_id is None else str(actor.user_id)),
+                cache.redis_budget(self.settings.redis_timeout),
+            ):
+                outcomes = [
+                    await telemetry.observe(
+                        self._run(op, actor, request.method),
+                        query=op.query,
+                        operation_name=op.operation_name,
+                    )
+                    for op in operations
+                ]
         headers = {"X-Request-Id": cid}
         if batch:
             # Per-operation statuses cannot be expressed in one response; a batch is 200 and
