@@ -85,6 +85,7 @@ class _Servicer:
             uid(req.post_id, field="postId"),
             body=req.body,
             parent_id=uid(parent, field="parentId") if parent else None,
+            idempotency_key=_opt(req, "idempotency_key"),
         )
         return wire.comment_to_pb(comment)
 

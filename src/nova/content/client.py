@@ -96,8 +96,12 @@ class ContentClient(Protocol):
         *,
         body: str,
         parent_id: uuid.UUID | None = None,
+        idempotency_key: str | None = None,
     ) -> Comment:
-        """Comment on a post or reply to a top-level comment (emits ``Commented``)."""
+        """Comment on a post or reply to a top-level comment (emits ``Commented``).
+
+        A retry with the same ``idempotency_key`` returns the first call's comment.
+        """
         ...
 
     async def delete_comment(self, actor: Actor, comment_id: uuid.UUID) -> None:

@@ -17,24 +17,24 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from nova.content import domain, store
 from nova.content.domain import Comment, ContentEvent, LikeState, Page
 from nova.content.service import require_user
-from nova.platform import errors
+from nova.platform import errors, idempotency
 from nova.platform.events import Event, outbox
 from nova.platform.ids import new_id
 from nova.users.client import FollowState
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Sequence
 
     from nova.content.domain import Post
     from nova.content.service import ContentService
     from nova.platform.context import Actor
-    from nova.platform.db import Database
+    from nova.platform.db import Connection, Database
     from nova.users.client import UsersClient
 
 __all__ = ["Engagement"]
@@ -72,50 +72,91 @@ class Engagement:
         *,
         body: str,
         parent_id: uuid.UUID | None = None,
+        idempotency_key: str | None = None,
     ) -> Comment:
         """Comment on a post, or reply to a top-level comment of it.
+
+        A retry with the same ``idempotency_key`` returns the comment of the first call: the key
+        is stored with the comment in one transaction (:mod:`nova.platform.idempotency`).
 
         Raises:
             errors.NotFoundError: the post (or parent comment) is absent, deleted or invisible.
             errors.PermissionDeniedError: the author's ``who_can_comment`` excludes the actor.
             errors.InvalidInputError: empty or long body; the parent is a reply or belongs to
                 another post (``field="parentId"``).
+            errors.ConflictError: the idempotency key was used for another request.
         """
         author = require_user(actor)
         text = domain.check_comment_body(body)
         post = await self._posts.check_visible_post(actor, post_id)
         if post.author_id != author:
             await self._check_may_comment(actor, post, commenter=author)
+        created: list[Comment] = []
         async with self._db.write() as conn:
-            if parent_id is not None:
-                parent = await store.find_comment(conn, parent_id)
-                if parent is None or parent.post_id != post_id:
-                    raise errors.NotFoundError(
-                        "The comment you reply to does not exist on this post.", field="parentId"
-                    )
-                if parent.parent_id is not None:
-                    raise errors.InvalidInputError(
-                        "Replies are one level deep; reply to the top-level comment instead.",
-                        field="parentId",
-                    )
-            # Locks the post row first: a concurrent delete either wins (we fail) or waits.
-            if await store.add_to_comment_count(conn, post_id, 1) is None:
-                raise errors.NotFoundError("This post does not exist.", field="postId")
-            comment = await store.insert_comment(
+
+            async def insert() -> dict[str, object]:
+                comment = await self._insert_comment(
+                    conn, actor, post, author=author, parent_id=parent_id, body=text
+                )
+                created.append(comment)
+                return {"comment_id": str(comment.id)}
+
+            outcome = await idempotency.run_once(
                 conn,
-                comment_id=new_id(),
-                tenant_id=actor.tenant_id,
-                post_id=post_id,
-                author_id=author,
-                parent_id=parent_id,
-                body=text,
+                scope=idempotency.Scope(actor.tenant_id, author, idempotency_key),
+                operation="content.add_comment",
+                request={"post": str(post_id), "body": text, "parent": str(parent_id)},
+                execute=insert,
             )
-            payload: dict[str, object] = {
-                "comment_id": str(comment.id),
-                "commenter_id": str(author),
-                "parent_id": str(parent_id) if parent_id else None,
-            }
-            await outbox.append(conn, _event(actor, ContentEvent.COMMENTED, post, payload))
+            if created:
+                return created[0]
+            # A replay: answer with the comment the first request added.
+            found = await store.find_comment(conn, uuid.UUID(str(outcome.response["comment_id"])))
+        if found is None:
+            raise errors.NotFoundError(
+                "The comment of this request was deleted.", field="commentId"
+            )
+        return found
+
+    async def _insert_comment(
+        self,
+        conn: Connection,
+        actor: Actor,
+        post: Post,
+        *,
+        author: uuid.UUID,
+        parent_id: uuid.UUID | None,
+        body: str,
+    ) -> Comment:
+        if parent_id is not None:
+            parent = await store.find_comment(conn, parent_id)
+            if parent is None or parent.post_id != post.id:
+                raise errors.NotFoundError(
+                    "The comment you reply to does not exist on this post.", field="parentId"
+                )
+            if parent.parent_id is not None:
+                raise errors.InvalidInputError(
+                    "Replies are one level deep; reply to the top-level comment instead.",
+                    field="parentId",
+                )
+        # Locks the post row first: a concurrent delete either wins (we fail) or waits.
+        if await store.add_to_comment_count(conn, post.id, 1) is None:
+            raise errors.NotFoundError("This post does not exist.", field="postId")
+        comment = await store.insert_comment(
+            conn,
+            comment_id=new_id(),
+            tenant_id=actor.tenant_id,
+            post_id=post.id,
+            author_id=author,
+            parent_id=parent_id,
+            body=body,
+        )
+        payload: dict[str, object] = {
+            "comment_id": str(comment.id),
+            "commenter_id": str(author),
+            "parent_id": str(parent_id) if parent_id else None,
+        }
+        await outbox.append(conn, _event(actor, ContentEvent.COMMENTED, post, payload))
         return comment
 
     async def _check_may_comment(self, actor: Actor, post: Post, *, commenter: uuid.UUID) -> None:

@@ -174,14 +174,18 @@ class GrpcContentClient:
         *,
         body: str,
         parent_id: uuid.UUID | None = None,
+        idempotency_key: str | None = None,
     ) -> Comment:
-        """See :meth:`~nova.content.client.ContentClient.add_comment` (never retried)."""
+        """See :meth:`~nova.content.client.ContentClient.add_comment` (retried only with a key)."""
         request = pb.AddCommentRequest(
             post_id=str(post_id),
             body=body,
             parent_id=str(parent_id) if parent_id is not None else None,
+            idempotency_key=idempotency_key,
         )
-        reply = await self._call(actor, "AddComment", request, pb.Comment, idempotent=False)
+        reply = await self._call(
+            actor, "AddComment", request, pb.Comment, idempotent=idempotency_key is not None
+        )
         return wire.comment_from_pb(reply)
 
     async def delete_comment(self, actor: Actor, comment_id: uuid.UUID) -> None:

@@ -17,7 +17,6 @@ from strawberry.types import Info
 from nova.content.client import ContentClient
 from nova.feed.client import FeedClient
 from nova.gateway.cache_control import NO_STORE, CachePolicy
-from nova.gateway.idempotency import IdempotencyGuard
 from nova.gateway.ports import UsersApi
 from nova.platform.context import Actor
 from nova.recs.client import RecsClient
@@ -110,7 +109,6 @@ class GatewayContext:
     actor: Actor
     services: Services
     loaders: Loaders
-    idempotency: IdempotencyGuard
     cache_policy: CachePolicy = NO_STORE
     operation_type: str = "query"
 
@@ -120,7 +118,6 @@ class GatewayContext:
         actor: Actor,
         services: Services,
         *,
-        idempotency: IdempotencyGuard,
         batching: bool = True,
     ) -> GatewayContext:
         """A fresh context (and fresh loaders) for one operation."""
@@ -128,7 +125,6 @@ class GatewayContext:
             actor=actor,
             services=services,
             loaders=Loaders(services, actor, batching=batching),
-            idempotency=idempotency,
         )
 
 

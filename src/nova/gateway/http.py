@@ -39,7 +39,6 @@ from nova.gateway.apq import PersistedQueries, PersistedQueryNotFoundError
 from nova.gateway.cache_control import NO_STORE, CachePolicy, CacheScope
 from nova.gateway.context import GatewayContext, Services
 from nova.gateway.errors import format_error, graphql_error, nova_error_of
-from nova.gateway.idempotency import IdempotencyGuard
 from nova.gateway.limits import GatewayPolicy
 from nova.gateway.ratelimit import RateLimit, RateLimiter
 from nova.gateway.response_cache import ResponseCache, cache_key
@@ -118,7 +117,6 @@ class GraphQLEndpoint:
         )
         self._batching = optimized and settings.graphql_dataloaders
         self.limiter = RateLimiter(redis, prefix=prefix)
-        self.idempotency = IdempotencyGuard(redis, prefix=prefix)
         self._ide = None if settings.is_production else get_graphql_ide_html("graphiql")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -221,9 +219,7 @@ class GraphQLEndpoint:
         self, op: transport.Operation, query: str, actor: Actor, method: str, key: str
     ) -> _Outcome:
         cid = actor.correlation_id
-        context = GatewayContext.build(
-            actor, self.services, idempotency=self.idempotency, batching=self._batching
-        )
+        context = GatewayContext.build(actor, self.services, batching=self._batching)
         allowed = {OperationType.QUERY} if method == "GET" else None
         try:
             result = await self.schema.schema.execute(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 import strawberry
 
-from nova.content.client import Comment as DomainComment
 from nova.gateway import relay
 from nova.gateway.context import GatewayInfo  # noqa: TC001  # strawberry reads resolver annotations at runtime
 from nova.gateway.schema import hydrate
 from nova.gateway.schema._fields import mutation
 from nova.gateway.schema._mutation import IdempotencyKey, attempt, require_viewer
 from nova.gateway.schema.types import Comment, Post, UserError, Visibility
+
+if TYPE_CHECKING:
+    import uuid
+
+    from nova.content.client import Comment as DomainComment
 
 __all__ = ["PostMutations"]
 
@@ -44,23 +45,6 @@ class LikePayload:
 class CommentPayload:
     comment: Comment | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-def _encode_comment(comment: DomainComment) -> dict[str, Any]:
-    data = dataclasses.asdict(comment)
-    return {k: str(v) if v is not None and k != "body" else v for k, v in data.items()}
-
-
-def _decode_comment(data: dict[str, Any]) -> DomainComment:
-    return DomainComment(
-        id=uuid.UUID(data["id"]),
-        tenant_id=data["tenant_id"],
-        post_id=uuid.UUID(data["post_id"]),
-        author_id=uuid.UUID(data["author_id"]),
-        parent_id=uuid.UUID(data["parent_id"]) if data["parent_id"] else None,
-        body=data["body"],
-        created_at=dt.datetime.fromisoformat(data["created_at"]),
-    )
 
 
 async def _post_payload(info: GatewayInfo, post_id: uuid.UUID) -> Post | None:
@@ -153,23 +137,15 @@ class PostMutations:
         ctx = info.context
 
         async def run() -> DomainComment:
-            viewer = require_viewer(info)
+            require_viewer(info)
             target = relay.from_global_id(post_id, expected="Post", field="postId")
             parent = (
                 relay.from_global_id(parent_id, expected="Comment", field="parentId")
                 if parent_id is not None
                 else None
             )
-            return await ctx.idempotency.run(
-                user_id=viewer,
-                key=idempotency_key,
-                operation="addComment",
-                request={"post": str(target), "body": body, "parent": str(parent)},
-                call=lambda: ctx.services.content.add_comment(
-                    ctx.actor, target, body=body, parent_id=parent
-                ),
-                encode=_encode_comment,
-                decode=_decode_comment,
+            return await ctx.services.content.add_comment(
+                ctx.actor, target, body=body, parent_id=parent, idempotency_key=idempotency_key
             )
 
         comment, errs = await attempt(run())
