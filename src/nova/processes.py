@@ -10,8 +10,10 @@ Who calls whom::
     gateway --> users, content, feed
     content --> users
     feed    --> users, content
-    users process also runs the outbox worker (fan-out + users handlers): the worker claims
-    rows, so exactly one process kind may run it, and fan-out is mostly users lookups.
+    users process also runs the event pipeline (relay, fan-out, profile counters, audit):
+    the same consumers as ``nova up`` (:func:`nova.runtime.core_consumers`); fan-out is
+    mostly users lookups. Several relays and consumers may run at once, so replicas of the
+    users process are safe.
 
 The same service code runs here and in the single-process wiring (:mod:`nova.runtime`);
 only the clients differ (:class:`~nova.users.grpc_client.GrpcUsersClient` instead of
@@ -32,21 +34,21 @@ from typing import TYPE_CHECKING, Literal
 
 from starlette.responses import JSONResponse
 
+from nova import runtime
 from nova.content.api import SERVICE_NAME as CONTENT_SERVICE
 from nova.content.api import service_def as content_service_def
 from nova.content.client import LocalContentClient
 from nova.content.grpc_client import GrpcContentClient
-from nova.feed import fanout
 from nova.feed.api import SERVICE_NAME as FEED_SERVICE
 from nova.feed.api import service_def as feed_service_def
-from nova.feed.client import LocalFeedClient, build_timeline
+from nova.feed.client import LocalFeedClient
 from nova.feed.grpc_client import GrpcFeedClient
 from nova.gateway import app as gateway_app
 from nova.gateway.context import Services
 from nova.gateway.http import build_graphql_app
 from nova.platform import cache, errors
-from nova.platform.db import Database, PoolPolicy
-from nova.platform.events import Handler, OutboxWorker
+from nova.platform.db import Database, PoolPolicy, consistency
+from nova.platform.events import EventPipeline
 from nova.platform.rpc import (
     ClientPolicy,
     RpcServer,
@@ -58,7 +60,6 @@ from nova.platform.rpc import (
     serve_until_signal,
     start_server,
 )
-from nova.users import handlers as users_handlers
 from nova.users.api import SERVICE_NAME as USERS_SERVICE
 from nova.users.api import service_def as users_service_def
 from nova.users.client import LocalUsersClient
@@ -148,26 +149,20 @@ def build_service(
     redis: aioredis.Redis,
     settings: Settings,
     remote: RemoteClients,
-) -> tuple[ServiceDef, OutboxWorker | None]:
+) -> tuple[ServiceDef, EventPipeline | None]:
     """The servicer of ``name`` over ``db``/``redis``, its peers reached through ``remote``.
 
     Returns:
-        The service definition, and the outbox worker when this process runs it (users).
+        The service definition, and the event pipeline when this process runs it (users): the
+        same relay and consumers as ``nova up``'s (:func:`nova.runtime.core_consumers`).
     """
     if name == "users":
         versioned = cache.VersionedCache(redis, prefix=settings.redis_key_prefix)
         service = UsersService(db, settings=settings, cache=versioned)
-        fan_out = fanout.FanOut(
-            db=db,
-            users=LocalUsersClient(service),
-            timeline=build_timeline(redis, settings),
-            settings=settings,
+        consumers = runtime.core_consumers(
+            settings, db=db, redis=redis, users_service=service, users=LocalUsersClient(service)
         )
-        table: dict[str, list[Handler]] = {}
-        for source in (fanout.handlers(fan_out), users_handlers.handlers(service)):
-            for event_type, handlers in source.items():
-                table.setdefault(event_type, []).extend(handlers)
-        return users_service_def(service), OutboxWorker(db, table)
+        return users_service_def(service), EventPipeline.build(settings, db=db, consumers=consumers)
     if name == "content":
         content = LocalContentClient.build(db=db, users=remote.users)
         return content_service_def(content), None
@@ -189,20 +184,24 @@ async def open_service(
     stop = asyncio.Event()
     try:
         async with open_remote_clients(settings, caller=name) as remote:
-            definition, worker = build_service(
+            definition, events = build_service(
                 name, db=db, redis=redis, settings=settings, remote=remote
             )
             server = await start_server(
                 [definition], address=address, policy=ServerPolicy.from_settings(settings)
             )
             async with asyncio.TaskGroup() as group:
-                if worker is not None and run_worker:
-                    group.create_task(worker.run(stop))
+                if events is not None and run_worker:
+                    # Workers act on what just committed: never on a replica's past.
+                    with consistency.primary_only():
+                        group.create_task(events.run(stop))
                 try:
                     yield server
                 finally:
                     stop.set()
                     await server.stop(settings.rpc_shutdown_grace)
+            if events is not None:
+                await events.aclose()
     finally:
         await redis.aclose()
         await db.close()

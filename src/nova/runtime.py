@@ -37,7 +37,7 @@ from nova.platform.events import Consumer, EventPipeline, audit
 from nova.recs import jobs as recs_jobs
 from nova.recs.client import LocalRecsClient
 from nova.users import handlers as users_handlers
-from nova.users.client import LocalUsersClient
+from nova.users.client import LocalUsersClient, UsersClient
 from nova.users.service import UsersService
 
 if TYPE_CHECKING:
@@ -70,6 +70,24 @@ def _require(value: object, name: str) -> str:
     if value is None:
         raise RuntimeError(f"{name} is unset: start the engines (nova.platform.embedded) first")
     return str(value)
+
+
+def core_consumers(
+    settings: Settings,
+    *,
+    db: Database,
+    redis: aioredis.Redis,
+    users_service: UsersService,
+    users: UsersClient,
+) -> list[Consumer]:
+    """The event consumers every wiring runs: fan-out, profile counters and the audit store.
+
+    ``nova up`` runs them in its one process; ``nova up --processes`` in the users process.
+    """
+    fan_out = fanout.FanOut(
+        db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
+    )
+    return [fanout.consumer(fan_out), users_handlers.consumer(users_service), audit.consumer()]
 
 
 @contextlib.asynccontextmanager
@@ -108,14 +126,9 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         feed = LocalFeedClient.build(
             db=db, redis=redis, users=users, content=content, settings=settings
         )
-        fan_out = fanout.FanOut(
-            db=db, users=users, timeline=build_timeline(redis, settings), settings=settings
+        consumers = core_consumers(
+            settings, db=db, redis=redis, users_service=users_service, users=users
         )
-        consumers: list[Consumer] = [
-            fanout.consumer(fan_out),
-            users_handlers.consumer(users_service),
-            audit.consumer(),
-        ]
         if clickhouse is not None:
             sink = AnalyticsSink(clickhouse)
             await _create_sink_schema(sink)
