@@ -4,6 +4,7 @@
 command            does
 =================  ==========================================================================
 ``nova up``        start the engines (embedded where unset), migrate, serve HTTP on :8000
+``nova serve X``   one service (users, content, feed) over gRPC, or the gateway over HTTP
 ``nova migrate``   start PostgreSQL if embedded, apply migrations, print them, stop
 ``nova doctor``    connect to every engine and print a table; non-zero exit on any failure
 ``nova recs``      recommendation jobs (``precompute``), see :mod:`nova.recs.cli`
@@ -37,6 +38,8 @@ from nova.recs.cli import recs_app
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import FrameType
+
+    from starlette.types import ASGIApp
 
     from nova import seed as seeding
     from nova.gateway.health import Probe
@@ -75,15 +78,14 @@ def up(
     ] = False,
 ) -> None:
     """Start every engine and serve GraphQL, /healthz, /readyz and /metrics."""
-    import uvicorn
-
     from nova import processes as wiring
     from nova import server as nova_server
     from nova.platform import observability
 
     overrides = {key: value for key, value in {"host": host, "port": port}.items() if value}
     settings = config.load_settings(**overrides)
-    observability.configure(settings)
+    # With --processes this process is the gateway; its spans and lines say so.
+    observability.configure(settings, service="gateway" if processes else "nova")
     _stop_on_signals(exit_code=0)
     # Bind before starting anything: a taken port is the commonest mistake and costs nothing
     # to detect, and handing the bound socket to uvicorn leaves no window for a race.
@@ -96,38 +98,59 @@ def up(
             _prepare(endpoints, connect_timeout=settings.database_connect_timeout)
         )
         _out.print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
-        server = uvicorn.Server(
-            uvicorn.Config(
-                wiring.build_gateway(endpoints.apply(settings), spawn=True)
-                if processes
-                else nova_server.build(endpoints.apply(settings)),
-                loop="uvloop",
-                http="httptools",
-                lifespan="on",
-                access_log=False,
-                log_config=None,  # uvicorn's lines go through Nova's log configuration
-                log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
-            )
+        app_ = (
+            wiring.build_gateway(endpoints.apply(settings), spawn=True)
+            if processes
+            else nova_server.build(endpoints.apply(settings))
         )
-        _out.print(f"nova: serving on http://{settings.host}:{settings.port} (Ctrl-C to stop)")
-        server.run(sockets=[listener])
-        if not server.started:
-            raise errors.ConfigurationError(
-                setting="NOVA_PORT", reason="the HTTP server did not start; see the log above"
-            )
+        _serve_http(app_, settings, listener)
+
+
+def _serve_http(asgi: ASGIApp, settings: config.Settings, listener: socket.socket) -> None:
+    """Serve ``asgi`` with uvicorn on the bound ``listener`` until a signal stops it."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            asgi,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,  # uvicorn's lines go through Nova's log configuration
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
+        )
+    )
+    _out.print(f"nova: serving on http://{settings.host}:{settings.port} (Ctrl-C to stop)")
+    server.run(sockets=[listener])
+    if not server.started:
+        raise errors.ConfigurationError(
+            setting="NOVA_PORT", reason="the HTTP server did not start; see the log above"
+        )
 
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="users, content or feed.")],
+    service: Annotated[str, typer.Argument(help="users, content, feed or gateway.")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="gRPC port (default: from NOVA_RPC_*).")] = None,
 ) -> None:
-    """Serve one service over gRPC (NOVA_DATABASE_URL and NOVA_REDIS_URL must be set)."""
+    """Serve one service over gRPC, or the GraphQL gateway over HTTP in front of running ones.
+
+    The services need NOVA_DATABASE_URL and NOVA_REDIS_URL; ``gateway`` needs NOVA_REDIS_URL
+    and reaches the services at NOVA_RPC_*_ADDRESSES (its HTTP port: --port, else NOVA_PORT).
+    """
     from nova import processes as wiring
     from nova.platform import observability
 
+    if service == "gateway":
+        settings = config.load_settings(host=host, **({"port": port} if port else {}))
+        observability.configure(settings, service="gateway")
+        _stop_on_signals(exit_code=0)
+        with _bind(settings.host, settings.port) as listener:
+            _serve_http(wiring.build_gateway(settings, spawn=False), settings, listener)
+        return
     if service not in wiring.SERVICES:
         raise errors.ConfigurationError(setting="service", reason=f"unknown service {service!r}")
     settings = config.load_settings()

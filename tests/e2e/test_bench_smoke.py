@@ -1,4 +1,5 @@
-"""`nova bench` smoke: seed a tiny graph, a ~10 s sweep against `nova up --start`.
+"""`nova bench` smoke: seed a tiny graph, a ~10 s sweep against `nova up --start`, and the
+degraded-downstream bench over the process wiring.
 
 Checks the harness produces its files and fields; never asserts timings (CI machines vary).
 """
@@ -30,14 +31,26 @@ def _nova(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(240)
-def test_bench_seed_and_run_write_a_report(tmp_path: Path) -> None:
-    # given: embedded engines in a fresh data dir, and a tiny graph
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
-    env["NOVA_LOG_LEVEL"] = "WARNING"
-    data = str(tmp_path / "data")
-    seeded = _nova("bench", "seed", "--data-dir", data, "--scale", "0.01", env=env)
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    """Embedded engines: no NOVA_* of the caller's environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
+    clean["NOVA_LOG_LEVEL"] = "WARNING"
+    return clean
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> str:
+    """A fresh data dir with a tiny seeded graph (scale 0.01: 100 users)."""
+    path = str(tmp_path_factory.mktemp("bench") / "data")
+    seeded = _nova("bench", "seed", "--data-dir", path, "--scale", "0.01", env=env)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    return path
+
+
+@pytest.mark.timeout(240)
+def test_bench_seed_and_run_write_a_report(tmp_path: Path, env: dict[str, str], data: str) -> None:
+    # given: embedded engines in a data dir with a tiny graph
 
     # when: a short mixed sweep with its baseline
     out = tmp_path / "report"
@@ -63,3 +76,32 @@ def test_bench_seed_and_run_write_a_report(tmp_path: Path) -> None:
         assert "server_cpu_percent" in step
     assert len(result["comparison"]) == 1
     assert "baseline / optimized" in (out / "report.md").read_text()
+
+
+@pytest.mark.timeout(240)
+def test_bench_degraded_serves_the_rest_while_content_is_slow(
+    tmp_path: Path, env: dict[str, str], data: str
+) -> None:
+    # given: the tiny graph; when: content slowed 1.5 s for the middle phase of three
+    out = tmp_path / "degraded"
+    ran = _nova(
+        *("bench", "degraded", "--data-dir", data, "--scale", "0.01", "--duration", "3"),
+        *("--rate", "10", "--victim-rate", "3", "--delay", "1.5", "--out", str(out)),
+        env=env,
+    )
+
+    # then: the post field failed with a typed code only while slowed; the rest was served
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    result = orjson.loads((out / "degraded.json").read_bytes())
+    phases = result["phases"]
+    assert list(phases) == ["baseline", "slowed", "recovered"]
+    assert phases["baseline"]["victim"]["post_field_failed"] == 0
+    slowed = phases["slowed"]["victim"]
+    assert slowed["answered"] > 0
+    assert slowed["post_field_failed"] > 0
+    assert "NONE" not in slowed["error_codes"]
+    assert slowed["viewer_served"] == slowed["answered"]
+    for phase in phases.values():
+        assert phase["other"]["requests"] > 0
+        assert phase["other"]["errors"] == 0
+    assert {"other_p99_ratio", "post_field_failed_typed"} <= set(result["verdict"])

@@ -7,6 +7,7 @@ command                     does
 ``nova bench run``          rate sweep (``--url`` or ``--start``), ``--baseline`` beside it
 ``nova bench 10x``          one step at 10x the normal rate: PG connections, error rate
 ``nova bench fanout``       publish-to-visible for 1k / 10k / 100k followers
+``nova bench degraded``     content slowed 2 s (process wiring): the other operations' p99
 ==========================  ===============================================================
 
 Example::
@@ -282,3 +283,39 @@ def fanout_command(
     out.mkdir(parents=True, exist_ok=True)
     (out / "fanout.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     _out.print(f"wrote {out / 'fanout.json'}")
+
+
+@bench_app.command("degraded")
+def degraded_command(
+    data_dir: DataDir = None,
+    scale: Scale = 1.0,
+    rate: Annotated[float, typer.Option(min=1, help="Other operations (req/s).")] = 50.0,
+    victim_rate: Annotated[
+        float, typer.Option(min=0.5, help="Requests needing the slowed service (req/s).")
+    ] = 5.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds per phase.")] = 20.0,
+    delay: Annotated[float, typer.Option(min=0, help="Seconds added to content.")] = 2.0,
+    out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path(
+        "bench-results/degraded"
+    ),
+) -> None:
+    """Content slowed behind a fault proxy in the process wiring: the rest of the API's p99."""
+    import orjson
+
+    from nova.bench import degraded, graph
+
+    graph_users = graph.GraphPlan.scaled(scale).users
+    plan = degraded.DegradedPlan(
+        rate=rate,
+        victim_rate=victim_rate,
+        phase_seconds=duration,
+        delay=delay,
+        users=min(100, graph_users),
+        graph_users=graph_users,
+    )
+    result = degraded.run(plan, settings=_settings(data_dir), log=_out.print)
+    result["invocation"] = shlex.join(["nova", *sys.argv[1:]])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "degraded.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    _out.print(f"wrote {out / 'degraded.json'}")
+    _out.print(orjson.dumps(result["verdict"], option=orjson.OPT_INDENT_2).decode())

@@ -22,13 +22,14 @@ import dataclasses
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from typing import TYPE_CHECKING
+
+from nova.platform import embedded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,12 +57,6 @@ class Target:
     database_url: str | None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _ready(port: int) -> bool:
     try:
         ready = f"http://127.0.0.1:{port}/readyz"
@@ -85,7 +80,7 @@ def launch(
     Raises:
         RuntimeError: the server exited or did not become ready in time (its output attached).
     """
-    port = _free_port()
+    port = embedded.free_port()
     environ = {**os.environ, **env, "NOVA_PORT": str(port), "NOVA_DATA_DIR": str(data_dir)}
     environ.setdefault("NOVA_LOG_LEVEL", "WARNING")
     with tempfile.TemporaryFile(mode="w+") as log:

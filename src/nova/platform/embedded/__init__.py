@@ -13,6 +13,7 @@ Example:
 Nothing here starts or imports an engine at import time.
 """
 
+from nova.platform.embedded._process import free_port
 from nova.platform.embedded.clickhouse import EmbeddedClickHouse
 from nova.platform.embedded.engines import ENGINE_NAMES, EngineEndpoints, Engines
 from nova.platform.embedded.postgres import EmbeddedPostgres
@@ -25,4 +26,5 @@ __all__ = [
     "EmbeddedRedis",
     "EngineEndpoints",
     "Engines",
+    "free_port",
 ]

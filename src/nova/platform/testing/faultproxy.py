@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Fault", "FaultProxy"]
 
+#: Seconds close() waits for aborted connections' handlers to end before cancelling them.
+_HANDLER_EXIT = 1.0
+
 
 class Fault(enum.StrEnum):
     """What the proxy does to traffic."""
@@ -67,6 +70,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[object]] = set()
 
     async def __aenter__(self) -> FaultProxy:
         await self.start()
@@ -114,9 +118,13 @@ class FaultProxy:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._tasks):
+        # Aborted connections end their handlers; wait for them so none is left to be
+        # cancelled by the loop's shutdown.
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=_HANDLER_EXIT)
+        for task in [*self._tasks, *self._handlers]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -128,6 +136,20 @@ class FaultProxy:
         task.add_done_callback(self._tasks.discard)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await self._forward(reader, writer)
+        except asyncio.CancelledError:
+            # Only close() or the loop's shutdown cancel a handler. End quietly: Python 3.11's
+            # start_server calls task.exception() on a cancelled handler and logs what it raises.
+            return
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._fault in (Fault.RESET, Fault.REFUSE):
             _reset(writer)
             return
