@@ -167,6 +167,8 @@ def test_up_serves_stops_cleanly_and_restarts_with_its_data(data_dir: Path, tmp_
     assert [edge["node"]["body"] for edge in feed["edges"]] == ["hello from e2e"]
     assert feed["source"] == "timeline"
     assert code == 0, first.log.read_text()
+    # A graceful stop logs no traceback (uvicorn's "Exception in 'lifespan' protocol" was one).
+    assert "Traceback" not in first.log.read_text(), first.log.read_text()
     assert elapsed < 10
     assert len(engines) > 2
     assert _gone(engines), "no engine process may outlive nova up"

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -73,13 +74,34 @@ class RequestTelemetry:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
         if scope["type"] == "lifespan" and self._loop_lag_interval > 0:
-            async with loop.monitoring(interval=self._loop_lag_interval):
-                await self.app(scope, receive, send)
+            await self._lifespan(scope, receive, send)
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         await self._http(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app's lifespan with the loop-lag watcher beside it.
+
+        The watcher ends *before* "shutdown complete" goes to the server: uvicorn tears the
+        loop down right after, and a lifespan task still running then is cancelled and logged
+        as "Exception in 'lifespan' protocol".
+        """
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(loop.watch(stop, interval=self._loop_lag_interval))
+
+        async def send_after_watcher(message: Message) -> None:
+            if message["type"].startswith("lifespan.shutdown"):
+                stop.set()
+                await watcher
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_watcher)
+        finally:
+            stop.set()
+            await watcher
 
     def _route(self, scope: Scope) -> str:
         if self._routes is None:
