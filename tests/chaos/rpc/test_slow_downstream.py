@@ -3,8 +3,8 @@ proxy. The ``post`` field fails within its deadline + 50 ms with a typed error, 
 the response (``viewer``, from users) is served, other operations keep their latency, and
 nothing is retried.
 
-Content rather than feed is slowed because ``homeFeed`` is non-null in the schema: its error
-nulls the whole ``data`` by GraphQL's rules, so "the rest is served" needs a nullable field.
+Content is slowed: it sits under both the gateway and the feed service, so its calls are the
+deepest (``nova bench degraded`` measures the same fault under load).
 """
 
 from __future__ import annotations

@@ -33,11 +33,14 @@ class FeedConnection:
 class FeedQueries:
     @field(
         directives=[CacheControl(max_age=0, scope=CacheScope.PRIVATE)],
-        description="The viewer's home feed, newest first.",
+        description=(
+            "The viewer's home feed, newest first. Null (with an error) when the feed cannot"
+            " be served, so the rest of the response still is."
+        ),
     )
     async def home_feed(
         self, info: GatewayInfo, first: int = 20, after: str | None = None
-    ) -> FeedConnection:
+    ) -> FeedConnection | None:
         require_viewer(info)
         ctx = info.context
         page = await ctx.services.feed.home_feed(
