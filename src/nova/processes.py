@@ -47,7 +47,7 @@ from nova.gateway import app as gateway_app
 from nova.gateway.context import Services
 from nova.gateway.http import build_graphql_app
 from nova.platform import cache, errors
-from nova.platform.db import Database, PoolPolicy, consistency
+from nova.platform.db import Database, consistency
 from nova.platform.events import EventPipeline
 from nova.platform.rpc import (
     ClientPolicy,
@@ -179,8 +179,13 @@ async def open_service(
     """Connect the engines, start service ``name`` on ``address``; stop it on exit."""
     database_url = _required(settings.database_url, "NOVA_DATABASE_URL")
     redis_url = _required(settings.redis_url, "NOVA_REDIS_URL")
-    db = await Database.connect(database_url, policy=PoolPolicy.from_settings(settings))
     redis = cache.connect(redis_url, timeout=settings.redis_timeout)
+    try:
+        # Replicas as configured; read-your-writes positions shared with the other processes.
+        db = await Database.from_settings(settings, url=database_url, redis=redis)
+    except BaseException:
+        await redis.aclose()
+        raise
     stop = asyncio.Event()
     try:
         async with open_remote_clients(settings, caller=name) as remote:
@@ -321,7 +326,10 @@ def build_gateway(settings: Settings, *, spawn: bool = False) -> Starlette:
             await wait_until_serving(resolved)
             async with open_remote_clients(resolved, caller="gateway") as remote:
                 clients = Services(users=remote.users, content=remote.content, feed=remote.feed)
-                graphql.target = build_graphql_app(resolved, clients, redis=redis)
+                positions = consistency.CallerPositions.from_settings(resolved, redis=redis)
+                graphql.target = build_graphql_app(
+                    resolved, clients, redis=redis, positions=positions
+                )
                 try:
                     yield
                 finally:

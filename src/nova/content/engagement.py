@@ -185,8 +185,7 @@ class Engagement:
             errors.PermissionDeniedError: the actor wrote neither the comment nor the post.
         """
         user = require_user(actor)
-        async with self._db.read() as conn:
-            comment = await store.find_comment(conn, comment_id)
+        comment = await self._db.run_read(store.find_comment, comment_id)
         if comment is None:
             raise errors.NotFoundError("This comment does not exist.", field="commentId")
         post = await self._posts.check_visible_post(actor, comment.post_id)
@@ -217,10 +216,13 @@ class Engagement:
         hidden: frozenset[uuid.UUID] = frozenset()
         if actor.user_id is not None:
             hidden = await self._users.hidden_author_ids(actor, actor.user_id)
-        async with self._db.read() as conn:
-            comments = await store.list_comments(
-                conn, post_id=post_id, after=start, hidden_author_ids=sorted(hidden), limit=limit
-            )
+        comments = await self._db.run_read(
+            store.list_comments,
+            post_id=post_id,
+            after=start,
+            hidden_author_ids=sorted(hidden),
+            limit=limit,
+        )
         cursor = domain.encode_cursor(comments[-1].id) if len(comments) == limit else None
         return Page(items=comments, next_cursor=cursor)
 
@@ -282,7 +284,6 @@ class Engagement:
         """Which of ``post_ids`` the actor likes, in one query (empty for anonymous actors)."""
         if actor.user_id is None or not post_ids:
             return frozenset()
-        async with self._db.read() as conn:
-            return await store.liked_post_ids(
-                conn, user_id=actor.user_id, post_ids=list(dict.fromkeys(post_ids))
-            )
+        return await self._db.run_read(
+            store.liked_post_ids, user_id=actor.user_id, post_ids=list(dict.fromkeys(post_ids))
+        )

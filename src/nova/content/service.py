@@ -101,8 +101,7 @@ class ContentService:
         Raises:
             errors.NotFoundError: absent, deleted or invisible to the actor (indistinguishable).
         """
-        async with self._db.read() as conn:
-            post = await store.find_post(conn, post_id)
+        post = await self._db.run_read(store.find_post, post_id)
         if post is None or not await self.visible(actor, [post]):
             raise errors.NotFoundError("This post does not exist.", field="postId")
         return post
@@ -238,8 +237,7 @@ class ContentService:
         """
         if not post_ids:
             return {}
-        async with self._db.read() as conn:
-            found = await store.get_posts(conn, list(dict.fromkeys(post_ids)))
+        found = await self._db.run_read(store.get_posts, list(dict.fromkeys(post_ids)))
         return {p.id: p for p in await self.visible(actor, found.values())}
 
     async def list_user_posts(
@@ -270,9 +268,12 @@ class ContentService:
         visibilities = domain.visible_visibilities(
             is_author=viewer == author_id, follows_author=follows
         )
-        async with self._db.read() as conn:
-            posts = await store.list_user_posts(
-                conn, author_id=author_id, before=before, visibilities=visibilities, limit=limit
-            )
+        posts = await self._db.run_read(
+            store.list_user_posts,
+            author_id=author_id,
+            before=before,
+            visibilities=visibilities,
+            limit=limit,
+        )
         cursor = domain.encode_cursor(posts[-1].id) if len(posts) == limit else None
         return Page(items=posts, next_cursor=cursor)

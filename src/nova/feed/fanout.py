@@ -118,10 +118,9 @@ class FanOut:
         await self._drop_author(author_id=blocker, from_user=blocked)
 
     async def _drop_author(self, *, author_id: uuid.UUID, from_user: uuid.UUID) -> None:
-        async with self._db.read() as conn:
-            post_ids = await store.author_recent_post_ids(
-                conn, author_id=author_id, limit=self._timeline.cap
-            )
+        post_ids = await self._db.run_read(
+            store.author_recent_post_ids, author_id=author_id, limit=self._timeline.cap
+        )
         await self._timeline.remove(post_ids, [from_user])
 
     async def _audience(

@@ -167,14 +167,13 @@ class FeedService:
         probe = await self._timeline.read(audience.viewer_id, before=None, count=1)
         if probe.complete:
             return FeedSource.TIMELINE
-        async with self._db.read() as conn:
-            refs = await store.recent_posts(
-                conn,
-                author_ids=audience.pushed,
-                viewer_id=audience.viewer_id,
-                before=None,
-                limit=self._timeline.cap,
-            )
+        refs = await self._db.run_read(
+            store.recent_posts,
+            author_ids=audience.pushed,
+            viewer_id=audience.viewer_id,
+            before=None,
+            limit=self._timeline.cap,
+        )
         await self._timeline.fill(audience.viewer_id, [r.id for r in refs])
         return FeedSource.REBUILT
 
@@ -223,30 +222,36 @@ class FeedService:
         """The next ``n`` candidate ids below ``before``, and whether any source has more."""
         viewer = audience.viewer_id
         if source is FeedSource.DATABASE:
-            async with self._db.read() as conn:
-                refs = await store.recent_posts(
-                    conn,
-                    author_ids=[*audience.pushed, *audience.pulled],
-                    viewer_id=viewer,
-                    before=before,
-                    limit=n,
-                )
+            refs = await self._db.run_read(
+                store.recent_posts,
+                author_ids=[*audience.pushed, *audience.pulled],
+                viewer_id=viewer,
+                before=before,
+                limit=n,
+            )
             return _Round(ids=[r.id for r in refs], more=len(refs) == n)
         slice_ = await self._timeline.read(viewer, before=before, count=n)
         timeline_ids = slice_.post_ids
         tail: list[store.PostRef] = []
         pulled: list[store.PostRef] = []
-        async with self._db.read() as conn:
-            if audience.pulled:
-                pulled = await store.recent_posts(
-                    conn, author_ids=audience.pulled, viewer_id=viewer, before=before, limit=n
-                )
-            if slice_.exhausted and slice_.size >= self._timeline.cap:
-                # Paging past the capped timeline: older posts live only in PostgreSQL.
-                floor = timeline_ids[-1] if timeline_ids else before
-                tail = await store.recent_posts(
-                    conn, author_ids=audience.pushed, viewer_id=viewer, before=floor, limit=n
-                )
+        if audience.pulled:
+            pulled = await self._db.run_read(
+                store.recent_posts,
+                author_ids=audience.pulled,
+                viewer_id=viewer,
+                before=before,
+                limit=n,
+            )
+        if slice_.exhausted and slice_.size >= self._timeline.cap:
+            # Paging past the capped timeline: older posts live only in PostgreSQL.
+            floor = timeline_ids[-1] if timeline_ids else before
+            tail = await self._db.run_read(
+                store.recent_posts,
+                author_ids=audience.pushed,
+                viewer_id=viewer,
+                before=floor,
+                limit=n,
+            )
         union = {*timeline_ids, *(r.id for r in tail), *(r.id for r in pulled)}
         ids = merge_newest(union, limit=n)
         more = not slice_.exhausted or len(tail) == n or len(pulled) == n or len(union) > n

@@ -12,6 +12,11 @@
    errors, 503 + ``Retry-After`` when a dependency is saturated, and a ``Cache-Control``
    computed from the fields' hints (``no-store`` for mutations and errors).
 
+Read-your-writes: the request's reads are attributed to the user (an anonymous mutation: to
+the request) and are at least as fresh as an ``X-Nova-Read-After`` position the client sends back;
+after a mutation the response carries the caller's write position in that header, so a
+client can hand it to another device, session or service (:mod:`nova.platform.db.consistency`).
+
 Steps 2-4 run under one :func:`~nova.platform.resilience.deadline` of ``request_timeout``
 seconds, so each downstream call's timeout is what the request has left (capped by
 ``rpc_timeout``) and a slow dependency fails its field instead of stretching the request.
@@ -61,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _MUTATION = re.compile(r"(?:^|[}\s])mutation\b")
+#: Sent after a write and accepted back: the WAL position the caller's reads must have.
+READ_AFTER_HEADER = "X-Nova-Read-After"
 
 
 class _Outcome:
@@ -94,6 +101,7 @@ class GraphQLEndpoint:
         redis: A fail-fast Redis client owned by the caller, or None (no rate limits,
             response cache or shared APQ store).
         policy: Limits of the endpoint.
+        positions: Read-your-writes positions, for ``X-Nova-Read-After`` after a mutation.
     """
 
     def __init__(
@@ -104,8 +112,10 @@ class GraphQLEndpoint:
         schema: GatewaySchema,
         redis: aioredis.Redis | None,
         policy: GatewayPolicy,
+        positions: consistency.CallerPositions | None = None,
     ) -> None:
         self.settings = settings
+        self.positions = positions
         self.services = services
         self.schema = schema
         self.policy = policy
@@ -155,15 +165,22 @@ class GraphQLEndpoint:
         operations, batch = await transport.read_operations(
             request, max_bytes=self.policy.max_body_bytes, max_batch=self.policy.max_batch
         )
+        read_after = consistency.parse_position(
+            request.headers.get(READ_AFTER_HEADER), field=READ_AFTER_HEADER
+        )
         # One deadline for the whole request: every gRPC call it makes (authentication
         # included) gets at most what is left of it, never more than ``rpc_timeout``.
         with resilience.deadline(self.settings.request_timeout):
             actor = await self._authenticate(request, cid)
             telemetry.bind_actor(actor)
             await self._rate_limit(request, actor, operations)
-            # Read-your-writes per user, and one Redis time budget for the whole request.
+            # Read-your-writes per user, and one Redis time budget for the whole request. An
+            # anonymous caller has no lasting identity: only its writes (sign-up) get a key,
+            # for this request; the client carries the position on in X-Nova-Read-After.
+            rw_key = _consistency_key(actor, operations)
             with (
-                consistency.caller(None if actor.user_id is None else str(actor.user_id)),
+                consistency.caller(rw_key),
+                consistency.read_after(read_after),
                 cache.redis_budget(self.settings.redis_timeout),
             ):
                 outcomes = [
@@ -174,7 +191,10 @@ class GraphQLEndpoint:
                     )
                     for op in operations
                 ]
+                written = await self._written_position(operations, rw_key)
         headers = {"X-Request-Id": cid}
+        if written is not None:
+            headers[READ_AFTER_HEADER] = str(written)
         if batch:
             # Per-operation statuses cannot be expressed in one response; a batch is 200 and
             # never cached, and each entry carries its own errors.
@@ -207,7 +227,9 @@ class GraphQLEndpoint:
             query=query, operation_name=op.operation_name, variables=op.variables, scope=scope
         )
         known = self.schema.policies.get(query)
-        cacheable = actor.user_id is None and known is not None and _shared(known)
+        # A client asking to read after its write must not get a cached past.
+        fresh = consistency.current_read_after() == 0
+        cacheable = fresh and actor.user_id is None and known is not None and _shared(known)
         if cacheable:
             hit = await self.responses.get(key)
             if hit is not None:
@@ -281,10 +303,18 @@ class GraphQLEndpoint:
             )
         return actor
 
+    async def _written_position(
+        self, operations: list[transport.Operation], rw_key: str | None
+    ) -> int | None:
+        """The caller's write position after a mutation, for the response; else None."""
+        if self.positions is None or rw_key is None or not _writes(operations):
+            return None
+        return await self.positions.latest(rw_key)
+
     async def _rate_limit(
         self, request: Request, actor: Actor, operations: list[transport.Operation]
     ) -> None:
-        writes = any(op.query is not None and _MUTATION.search(op.query) for op in operations)
+        writes = _writes(operations)
         cost = len(operations)
         client = request.client.host if request.client is not None else "unknown"
         await self.limiter.check(f"ip:{client}", self.policy.ip_limit, cost=cost, write=writes)
@@ -292,6 +322,17 @@ class GraphQLEndpoint:
             await self.limiter.check(
                 f"user:{actor.user_id}", self.policy.user_limit, cost=cost, write=writes
             )
+
+
+def _writes(operations: list[transport.Operation]) -> bool:
+    return any(op.query is not None and _MUTATION.search(op.query) for op in operations)
+
+
+def _consistency_key(actor: Actor, operations: list[transport.Operation]) -> str | None:
+    """Whose write positions steer this request's reads (see the module docstring)."""
+    if actor.user_id is not None:
+        return str(actor.user_id)
+    return f"request:{actor.correlation_id}" if _writes(operations) else None
 
 
 def _shared(policy: CachePolicy) -> bool:
@@ -322,6 +363,7 @@ def build_graphql_app(
     *,
     redis: aioredis.Redis | None = None,
     policy: GatewayPolicy | None = None,
+    positions: consistency.CallerPositions | None = None,
 ) -> GraphQLEndpoint:
     """The GraphQL ASGI app to mount at ``/graphql``.
 
@@ -332,6 +374,8 @@ def build_graphql_app(
         redis: A fail-fast Redis client owned (and closed) by the caller; None disables rate
             limits, the response cache and the shared persisted-query store.
         policy: Endpoint limits (defaults when omitted).
+        positions: The deployment's read-your-writes positions; after a mutation the
+            response carries the caller's in ``X-Nova-Read-After``. None omits the header.
 
     Example:
         >>> services = Services(users=users, content=content, feed=feed)   # doctest: +SKIP
@@ -346,7 +390,12 @@ def build_graphql_app(
         document_cache=settings.optimizations and settings.graphql_document_cache,
     )
     return GraphQLEndpoint(
-        settings=settings, services=services, schema=schema, redis=redis, policy=limits
+        settings=settings,
+        services=services,
+        schema=schema,
+        redis=redis,
+        policy=limits,
+        positions=positions,
     )
 
 

@@ -1,10 +1,13 @@
 """PostgreSQL access: a primary pool, replica pools, intent routing, fail-fast acquisition.
 
 Code declares intent: :meth:`Database.write` opens a transaction on the primary;
-:meth:`Database.read` gives a connection for reads — a healthy replica that has replayed the
-caller's last write, else the primary (see :mod:`~nova.platform.db.replicas` and
-:mod:`~nova.platform.db.consistency`). :meth:`Database.run_read` also re-runs the read once on
-the primary when a replica fails mid-query or cancels it for a recovery conflict.
+:meth:`Database.run_read` runs a read on a healthy replica that has replayed the caller's last
+write, else on the primary (see :mod:`~nova.platform.db.replicas` and
+:mod:`~nova.platform.db.consistency`), and re-runs it once on the primary when a replica fails
+mid-query or cancels it for a recovery conflict. Request paths read only through
+:meth:`~Database.run_read` (``tests/unit/platform/test_read_paths.py`` keeps it so);
+:meth:`Database.read` hands out a held connection without that retry, for tools, tests and
+primary-only reads.
 
 Every acquire is bounded by ``database_acquire_timeout`` and is rejected at once with a
 retryable :class:`~nova.platform.errors.PoolExhaustedError` when the pool (counting waiters)
@@ -16,8 +19,7 @@ terminated rather than returned to the pool (asyncpg leaves it unusable).
 Example:
     >>> async with db.write() as conn:          # doctest: +SKIP
     ...     await conn.execute("UPDATE posts SET like_count = like_count + 1 WHERE id = $1", pid)
-    >>> async with db.read() as conn:           # doctest: +SKIP
-    ...     await conn.fetchrow("SELECT * FROM posts WHERE id = $1", pid)
+    >>> await db.run_read(store.find_post, post_id)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
@@ -37,16 +39,17 @@ from nova.platform.db.replicas import PRIMARY_LSN_SQL, Replica, ReplicaPolicy, R
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+    import redis.asyncio as aioredis
+
+    from nova.platform.config import Settings
+
 __all__ = ["Connection", "Database", "PoolPolicy", "PoolStats"]
 
 logger = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection
 T = TypeVar("T")
-
-#: Recorded for a caller whose write committed but whose WAL position could not be read:
-#: pins their reads to the primary until the position expires.
-_UNKNOWN_POSITION = 1 << 62
+P = ParamSpec("P")
 
 #: Replica failures after which :meth:`Database.run_read` re-runs the read on the primary.
 _FALLBACK_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.SerializationError)
@@ -69,14 +72,14 @@ class Database:
         primary: asyncpg.Pool | ManagedPool,
         policy: PoolPolicy,
         replicas: ReplicaSet | None = None,
-        positions: consistency.WritePositions | None = None,
+        positions: consistency.CallerPositions | None = None,
     ) -> None:
         self._primary = (
             primary if isinstance(primary, ManagedPool) else ManagedPool("primary", primary, policy)
         )
         self._policy = policy
         self._replicas = replicas
-        self.positions = positions or consistency.WritePositions()
+        self.positions = positions or consistency.CallerPositions()
         self.stats = self._primary.stats
         self.fallbacks = 0
         metrics.track(self)
@@ -89,11 +92,19 @@ class Database:
         policy: PoolPolicy | None = None,
         replica_urls: Sequence[str] = (),
         replica_policy: ReplicaPolicy | None = None,
+        positions: consistency.CallerPositions | None = None,
     ) -> Database:
         """Open the primary pool at ``url`` (verifying it answers) and lazy replica pools.
 
         A replica that is down at start-up does not fail it: it is excluded until its health
         check passes.
+
+        Args:
+            url: The primary.
+            policy: The primary pool's policy.
+            replica_urls: Streaming replicas that serve reads.
+            replica_policy: How replicas are checked and excluded.
+            positions: Where callers' write positions are kept (process-local when omitted).
 
         Raises:
             errors.UnavailableError: the primary could not be reached within the connect timeout.
@@ -107,7 +118,27 @@ class Database:
             )
             await replicas.check()
             replicas.start()
-        return cls(primary=primary, policy=policy, replicas=replicas)
+        return cls(primary=primary, policy=policy, replicas=replicas, positions=positions)
+
+    @classmethod
+    async def from_settings(
+        cls, settings: Settings, *, url: str, redis: aioredis.Redis | None
+    ) -> Database:
+        """:meth:`connect` as a process is configured: pools, replicas, shared positions.
+
+        Args:
+            settings: Pool sizes, timeouts, replica URLs and policy, Redis key prefix.
+            url: The primary (resolved: embedded or external).
+            redis: The process's fail-fast client, through which every process shares
+                read-your-writes positions; None keeps them in this process.
+        """
+        return await cls.connect(
+            url,
+            policy=PoolPolicy.from_settings(settings),
+            replica_urls=settings.replica_urls,
+            replica_policy=ReplicaPolicy.from_settings(settings),
+            positions=consistency.CallerPositions.from_settings(settings, redis=redis),
+        )
 
     @property
     def policy(self) -> PoolPolicy:
@@ -151,13 +182,16 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self, *, primary: bool = False) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for reads: a fitting replica, else the primary.
+        """A held connection for reads: a fitting replica, else the primary.
+
+        No retry: a replica failure or recovery conflict inside the block reaches the caller.
+        Request paths use :meth:`run_read`; this is for tools, tests and primary reads.
 
         Args:
             primary: Read from the primary regardless (read-modify-write outside a
                 transaction, or anything that must see the very latest commit).
         """
-        replica = None if primary else self._route()
+        replica = None if primary else await self._route()
         conn = await self._checkout_replica(replica) if replica is not None else None
         if replica is not None and conn is not None:
             async with self._on_replica(replica, conn) as used:
@@ -167,20 +201,29 @@ class Database:
             yield used
 
     async def run_read(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, primary: bool = False
+        self,
+        fn: Callable[Concatenate[asyncpg.Connection, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
-        """Run ``fn`` like :meth:`read`, re-running it once on the primary if a replica fails.
+        """``await fn(conn, *args, **kwargs)`` on a fitting replica, else the primary.
 
-        A replica failure here is a lost connection, a timeout (frozen replica) or a query
-        cancelled by a recovery conflict (SQLSTATE 40001 on a standby); ``fn`` must be safe
-        to run twice (reads are).
+        If the replica fails the read it is re-run once on the primary: a lost connection, a
+        timeout (frozen replica) or a query cancelled by a recovery conflict (SQLSTATE 40001
+        on a standby). ``fn`` must be safe to run twice (reads are). A read of several
+        statements is one ``fn`` (a local ``async def``), so a retry re-runs all of them.
+        Inside :func:`~nova.platform.db.consistency.primary_only` it goes to the primary.
+
+        Example:
+            >>> user = await db.run_read(store.get_user, tenant_id=t, user_id=u)  # doctest: +SKIP
         """
-        replica = None if primary else self._route()
+        replica = await self._route()
         conn = await self._checkout_replica(replica) if replica is not None else None
         if replica is not None and conn is not None:
             try:
                 async with self._on_replica(replica, conn) as used:
-                    return await fn(used)
+                    return await fn(used, *args, **kwargs)
             except _FALLBACK_ERRORS as exc:
                 self.fallbacks += 1
                 logger.warning(
@@ -188,16 +231,16 @@ class Database:
                     extra={"replica": replica.name, "error": type(exc).__name__},
                 )
         async with self._primary.connection() as used:
-            return await fn(used)
+            return await fn(used, *args, **kwargs)
 
-    def _route(self) -> Replica | None:
-        if self._replicas is None or consistency.pinned_to_primary():
-            return None
-        required = self.positions.required(
-            consistency.current_caller(),
-            replayed_everywhere=self._replicas.replayed_everywhere(),
+    async def _route(self) -> Replica | None:
+        replicas = self._replicas
+        if replicas is None or consistency.pinned_to_primary() or not replicas.serving():
+            return None  # no position lookup (a Redis call) when the primary serves anyway
+        required = await self.positions.required(
+            consistency.current_caller(), replayed_everywhere=replicas.replayed_everywhere()
         )
-        return self._replicas.pick(required)
+        return replicas.pick(max(required, consistency.current_read_after()))
 
     async def _checkout_replica(self, replica: Replica) -> asyncpg.Connection | None:
         try:
@@ -239,5 +282,5 @@ class Database:
         except _POSITION_ERRORS:
             # The write committed; failing the caller now would invite a duplicate retry.
             logger.warning("WAL position unavailable after commit; pinning caller to primary")
-            lsn = _UNKNOWN_POSITION
-        self.positions.record(key, lsn)
+            lsn = consistency.UNKNOWN_POSITION
+        await self.positions.record(key, lsn)

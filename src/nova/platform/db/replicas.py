@@ -30,6 +30,8 @@ from nova.platform.resilience import BreakerPolicy, BreakerState, CircuitBreaker
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from nova.platform.config import Settings
+
 __all__ = ["Replica", "ReplicaPolicy", "ReplicaSet"]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,25 @@ class ReplicaPolicy:
     health_interval: float = 1.0
     max_lag: float = 1.0
     breaker: BreakerPolicy | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplicaPolicy:
+        """The replicas' policy from the process settings."""
+        return cls(
+            timeout=settings.database_replica_timeout,
+            health_interval=settings.database_replica_health_interval,
+            max_lag=settings.database_replica_max_lag,
+        )
+
+    @property
+    def position_ttl(self) -> float:
+        """Seconds a caller's write position must be kept for read-your-writes.
+
+        A replica still serving was at most ``max_lag`` behind at its last check, which is at
+        most one interval (plus the check's own timeout) old: a write older than that has been
+        replayed wherever reads may go. One second of slack covers clock and scheduling noise.
+        """
+        return self.max_lag + self.health_interval + self.timeout + 1.0
 
     def breaker_policy(self) -> BreakerPolicy:
         """The breaker policy, defaulted from the health interval."""
@@ -191,6 +212,13 @@ class ReplicaSet:
             if replica.breaker.allow():
                 return replica
         return None
+
+    def serving(self) -> bool:
+        """True when some replica may serve reads at all (cheap; no breaker probe used)."""
+        return any(
+            r.healthy and not r.pool.saturated and r.breaker.state is not BreakerState.OPEN
+            for r in self.replicas
+        )
 
     def replayed_everywhere(self) -> int:
         """The lowest replayed position among healthy replicas (0 when none is healthy)."""

@@ -6,6 +6,11 @@ the incoming one (or, at the edge, derived from the correlation id) with a fresh
 A server rebuilds the :class:`~nova.platform.context.Actor` from them and keeps the incoming
 ``traceparent`` in a context variable, so calls it makes in turn stay in the same trace.
 
+Read-your-writes travels the same way: ``x-nova-rw-key`` is the caller whose write positions
+steer reads (:func:`nova.platform.db.consistency.caller`) and ``x-nova-read-after`` the WAL
+position the request's reads must have (:func:`nova.platform.db.consistency.read_after`);
+:func:`incoming` restores both, so a read served by another process routes as it would here.
+
 Example:
     >>> actor = Actor.anonymous(tenant_id="t1", correlation_id="ab" * 16)
     >>> dict(outbound(actor, caller="gateway"))["traceparent"][:35]
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from nova.platform import errors
 from nova.platform.context import Actor
+from nova.platform.db import consistency
 from nova.platform.observability import tracing
 
 if TYPE_CHECKING:
@@ -38,14 +44,34 @@ _traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+_RW_KEY = "x-nova-rw-key"
+_READ_AFTER = "x-nova-read-after"
+
+
 class CallerInfo:
-    """What a server learned about its caller besides the actor."""
+    """What a server learned about its caller besides the actor.
 
-    __slots__ = ("caller", "traceparent")
+    Attributes:
+        caller: The calling service.
+        traceparent: The caller's W3C trace context.
+        consistency_key: Whose write positions steer this call's reads (None: nobody's).
+        read_after: WAL position this call's reads must have (0: none).
+    """
 
-    def __init__(self, *, caller: str, traceparent: str | None) -> None:
+    __slots__ = ("caller", "consistency_key", "read_after", "traceparent")
+
+    def __init__(
+        self,
+        *,
+        caller: str,
+        traceparent: str | None,
+        consistency_key: str | None = None,
+        read_after: int = 0,
+    ) -> None:
         self.caller = caller
         self.traceparent = traceparent
+        self.consistency_key = consistency_key
+        self.read_after = read_after
 
 
 def current_traceparent() -> str | None:
@@ -60,11 +86,12 @@ def trace_id(traceparent: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def incoming(traceparent: str | None) -> Iterator[None]:
-    """Serve the block as part of ``traceparent``'s trace."""
-    token = _traceparent.set(traceparent)
+def incoming(info: CallerInfo) -> Iterator[None]:
+    """Serve the block as part of the caller's trace, with its read-your-writes context."""
+    token = _traceparent.set(info.traceparent)
     try:
-        yield
+        with consistency.caller(info.consistency_key), consistency.read_after(info.read_after):
+            yield
     finally:
         _traceparent.reset(token)
 
@@ -96,6 +123,12 @@ def outbound(actor: Actor, *, caller: str) -> tuple[tuple[str, str], ...]:
     ]
     if actor.user_id is not None:
         items.append(("x-nova-user", str(actor.user_id)))
+    key = consistency.current_caller()
+    if key is not None:
+        items.append((_RW_KEY, key))
+    position = consistency.current_read_after()
+    if position:
+        items.append((_READ_AFTER, str(position)))
     return tuple(items)
 
 
@@ -103,7 +136,8 @@ def inbound(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[Actor, 
     """The actor and caller of an incoming call.
 
     Raises:
-        errors.InvalidInputError: the tenant is missing or the user id is not a UUID.
+        errors.InvalidInputError: the tenant is missing, the user id is not a UUID or the
+            read-after position is not a number.
     """
     values = {key: value for key, value in metadata or () if isinstance(value, str)}
     tenant = values.get("x-nova-tenant", "")
@@ -120,5 +154,8 @@ def inbound(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[Actor, 
         correlation_id=values.get("x-correlation-id") or uuid.uuid4().hex,
     )
     return actor, CallerInfo(
-        caller=values.get("x-nova-caller", "unknown"), traceparent=values.get("traceparent")
+        caller=values.get("x-nova-caller", "unknown"),
+        traceparent=values.get("traceparent"),
+        consistency_key=values.get(_RW_KEY) or None,
+        read_after=consistency.parse_position(values.get(_READ_AFTER), field=_READ_AFTER),
     )

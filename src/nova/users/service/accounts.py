@@ -79,10 +79,9 @@ class AccountUseCases(ServiceBase):
         login = username_or_email.strip()
         credentials = None
         if login and len(password) <= 1024:
-            async with self._db.read() as conn:
-                credentials = await store.accounts.find_credentials(
-                    conn, tenant_id=actor.tenant_id, login=login
-                )
+            credentials = await self._db.run_read(
+                store.accounts.find_credentials, tenant_id=actor.tenant_id, login=login
+            )
         stored = credentials.password_hash if credentials is not None else None
         if not await self._passwords.verify(stored, password) or credentials is None:
             raise errors.UnauthenticatedError(

@@ -261,12 +261,15 @@ class GraphUseCases(ServiceBase):
     ) -> domain.Page[domain.User]:
         domain.check_limit(limit, maximum=MAX_PAGE)
         keyset = cursor.decode(after) if after is not None else None
-        async with self._db.read() as conn:
+
+        async def check_and_list(conn: asyncpg.Connection) -> list[store.graph.Edge]:
             if actor.user_id != owner_id:
                 await self._check_can_see_graph(conn, actor, owner_id=owner_id)
-            edges = await store.graph.list_edges(
+            return await store.graph.list_edges(
                 conn, kind, owner_id=owner_id, after=keyset, limit=limit + 1
             )
+
+        edges = await self._db.run_read(check_and_list)
         page, more = edges[:limit], len(edges) > limit
         next_cursor = cursor.encode(page[-1].created_at, page[-1].user.id) if more else None
         return domain.Page(items=[e.user for e in page], next_cursor=next_cursor)
@@ -293,8 +296,9 @@ class GraphUseCases(ServiceBase):
 
     async def followee_ids(self, actor: Actor, *, user_id: uuid.UUID) -> list[uuid.UUID]:
         """Everyone ``user_id`` follows (at most :data:`~nova.users.domain.MAX_FOLLOWING`)."""
-        async with self._db.read() as conn:
-            return await store.graph.followee_ids(conn, user_id=user_id, limit=domain.MAX_FOLLOWING)
+        return await self._db.run_read(
+            store.graph.followee_ids, user_id=user_id, limit=domain.MAX_FOLLOWING
+        )
 
     async def active_follower_ids(
         self,
@@ -310,10 +314,13 @@ class GraphUseCases(ServiceBase):
         Page by passing the last id returned as ``after``.
         """
         domain.check_limit(limit, maximum=MAX_FANOUT_BATCH)
-        async with self._db.read() as conn:
-            return await store.graph.active_follower_ids(
-                conn, author_id=author_id, active_since=active_since, after=after, limit=limit
-            )
+        return await self._db.run_read(
+            store.graph.active_follower_ids,
+            author_id=author_id,
+            active_since=active_since,
+            after=after,
+            limit=limit,
+        )
 
     async def follower_count(self, actor: Actor, *, user_id: uuid.UUID) -> int:
         """How many approved followers ``user_id`` has.
@@ -325,5 +332,6 @@ class GraphUseCases(ServiceBase):
         return user.follower_count
 
     async def _get_for_count(self, actor: Actor, user_id: uuid.UUID) -> domain.User:
-        async with self._db.read() as conn:
-            return await store.accounts.get_user(conn, tenant_id=actor.tenant_id, user_id=user_id)
+        return await self._db.run_read(
+            store.accounts.get_user, tenant_id=actor.tenant_id, user_id=user_id
+        )

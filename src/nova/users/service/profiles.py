@@ -35,8 +35,9 @@ class ProfileUseCases(ServiceBase):
         Raises:
             errors.NotFoundError: no such user in the actor's tenant.
         """
-        async with self._db.read() as conn:
-            return await store.accounts.get_user(conn, tenant_id=actor.tenant_id, user_id=user_id)
+        return await self._db.run_read(
+            store.accounts.get_user, tenant_id=actor.tenant_id, user_id=user_id
+        )
 
     async def get_by_username(self, actor: Actor, *, username: str) -> domain.User:
         """The profile named ``username`` (case-insensitive).
@@ -44,10 +45,11 @@ class ProfileUseCases(ServiceBase):
         Raises:
             errors.NotFoundError: no such user in the actor's tenant.
         """
-        async with self._db.read() as conn:
-            return await store.accounts.get_user_by_username(
-                conn, tenant_id=actor.tenant_id, username=username.strip().removeprefix("@")
-            )
+        return await self._db.run_read(
+            store.accounts.get_user_by_username,
+            tenant_id=actor.tenant_id,
+            username=username.strip().removeprefix("@"),
+        )
 
     async def get_users(
         self, actor: Actor, *, ids: Sequence[uuid.UUID]
@@ -63,8 +65,9 @@ class ProfileUseCases(ServiceBase):
             raise errors.InvalidInputError(
                 f"Ask for at most {MAX_BATCH} users at once.", field="ids"
             )
-        async with self._db.read() as conn:
-            return await store.accounts.find_users(conn, tenant_id=actor.tenant_id, ids=ids)
+        return await self._db.run_read(
+            store.accounts.find_users, tenant_id=actor.tenant_id, ids=ids
+        )
 
     async def search_users(
         self, actor: Actor, *, prefix: str, limit: int = 10
@@ -78,10 +81,9 @@ class ProfileUseCases(ServiceBase):
         normalized = domain.search_prefix(prefix)
         if normalized is None:
             return []
-        async with self._db.read() as conn:
-            return await store.accounts.search_users(
-                conn, tenant_id=actor.tenant_id, prefix=normalized, limit=limit
-            )
+        return await self._db.run_read(
+            store.accounts.search_users, tenant_id=actor.tenant_id, prefix=normalized, limit=limit
+        )
 
     async def update_profile(
         self,

@@ -222,8 +222,9 @@ class SafetyUseCases(GraphUseCases):
             raise errors.InvalidInputError(
                 f"Ask for at most {MAX_RELATIONS} relations at once.", field="otherIds"
             )
-        async with self._db.read() as conn:
-            return await store.safety.relations(conn, viewer_id=viewer_id, other_ids=other_ids)
+        return await self._db.run_read(
+            store.safety.relations, viewer_id=viewer_id, other_ids=other_ids
+        )
 
     async def hidden_author_ids(
         self, actor: Actor, *, viewer_id: uuid.UUID
@@ -234,8 +235,7 @@ class SafetyUseCases(GraphUseCases):
         """
 
         async def load() -> Versioned[frozenset[uuid.UUID]]:
-            async with self._db.read() as conn:
-                version, ids = await store.safety.load_hidden(conn, user_id=viewer_id)
+            version, ids = await self._db.run_read(store.safety.load_hidden, user_id=viewer_id)
             if self._on_hidden_loaded is not None:
                 await self._on_hidden_loaded(viewer_id)
             return Versioned(version, ids)
@@ -248,8 +248,7 @@ class SafetyUseCases(GraphUseCases):
         """``user_id``'s preferences with defaults filled in, through the fenced cache."""
 
         async def load() -> Versioned[domain.Preferences]:
-            async with self._db.read() as conn:
-                version, data = await store.safety.load_preferences(conn, user_id=user_id)
+            version, data = await self._db.run_read(store.safety.load_preferences, user_id=user_id)
             return Versioned(version, domain.Preferences.from_stored(data))
 
         return await self._cache.get_or_load(
