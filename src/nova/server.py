@@ -57,7 +57,7 @@ class _Deferred:
 
 
 def _export_counters(runtime: Runtime, endpoint: GraphQLEndpoint) -> None:
-    """Export what only this wiring can count: caches, SQL statements, feed paths, outbox."""
+    """Export what only this wiring can count: caches, SQL, feed paths, outbox, event log."""
     observed.watch_outbox(runtime.db)
     observed.watch_cache("users", runtime.users_cache)
     observed.watch_cache("responses", endpoint.responses)
@@ -78,6 +78,7 @@ def _export_counters(runtime: Runtime, endpoint: GraphQLEndpoint) -> None:
         lambda: dict(runtime.recs.service.counts),
         label="kind",
     )
+    runtime.events.export_metrics()
 
 
 def build(settings: Settings) -> Starlette:
@@ -96,6 +97,7 @@ def build(settings: Settings) -> Starlette:
                     recs=runtime.recs,
                 ),
                 redis=runtime.redis,
+                positions=runtime.db.positions,
             )
             _export_counters(runtime, endpoint)
             graphql.target = endpoint

@@ -9,22 +9,45 @@ the consumer's commit, collapses at merge time and under ``FINAL``):
 * ``feed_candidates`` ``ORDER BY (user_id, created_at, post_id)``, versioned by the post's
   aggregate version: a deletion (``deleted = 1``) replaces the published row and a late
   publish (lower version) cannot bring it back.
+* ``recommendation_events`` ``ORDER BY (tenant_id, user_id, post_id, event_type, event_id)``:
+  recommendation impressions (one row per item of a ``RecommendationsServed`` page) and
+  clicks, for evaluating the ranking (docs/recommendations.md).
 
 The consumer's exact store already drops redelivered events, so ``count() = uniqExact(event_id)``
 holds even before merges except across that crash window.
+
+**ClickHouse failing.** When an insert fails the sink probes both tables. If ClickHouse does
+not answer, the failure is the dependency's: the sink raises ``UnavailableError`` and the
+consumer runner hands the deliveries back uncounted and backs off, so an outage of any length
+acknowledges and dead-letters nothing. If ClickHouse answers, the event's rows are at fault
+(e.g. an unparsable timestamp): the error counts as an attempt and the event reaches the
+dead-letter stream after ``NOVA_EVENTS_MAX_ATTEMPTS``. A full disk still answers reads, so it
+is treated as the event's fault (dead letters, replayable with ``nova events dlq replay``).
+
+Both tables carry ``correlation_id`` and ``trace_id`` (32 hex) of the request that caused the
+event (empty when it carried none), so an analytics row leads to the request's logs and trace.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from nova.platform import errors
 from nova.platform.events import Consumer
+from nova.platform.observability import tracing
 
 if TYPE_CHECKING:
     from nova.platform.analytics import ClickHouse
     from nova.platform.events import Applying, StoredEvent
 
-__all__ = ["ENGAGEMENT", "SCHEMA", "AnalyticsSink"]
+__all__ = ["ENGAGEMENT", "RECOMMENDATIONS", "SCHEMA", "AnalyticsSink"]
+
+#: Reads both tables and nothing else: fails exactly when the sink's tables cannot be reached.
+_PROBE = (
+    "SELECT (SELECT count() FROM engagement_events WHERE 0)"
+    " + (SELECT count() FROM feed_candidates WHERE 0)"
+)
 
 #: Event types recorded as engagement.
 ENGAGEMENT = frozenset(
@@ -38,6 +61,31 @@ ENGAGEMENT = frozenset(
     }
 )
 
+#: Event types recorded in ``recommendation_events`` (nova.recs.events).
+RECOMMENDATIONS = frozenset({"RecommendationsServed", "RecommendationClicked"})
+
+#: One row per item shown (``RecommendationsServed``) and per click. ``ORDER BY`` keeps a
+#: viewer's impressions and clicks of one post together (CTR and "already seen" read a viewer's
+#: range); ``event_id`` ends the key, so a redelivered event's rows collapse like the others.
+RECOMMENDATION_EVENTS_DDL = """
+    CREATE TABLE IF NOT EXISTS recommendation_events (
+        event_id        UUID,
+        tenant_id       String,
+        event_type      LowCardinality(String),
+        user_id         String,
+        post_id         String,
+        author_id       String,
+        position        UInt32,
+        feed_source     LowCardinality(String),
+        reason_sources  Array(LowCardinality(String)),
+        score           Float64,
+        occurred_at     DateTime64(6, 'UTC'),
+        correlation_id  String DEFAULT '',
+        trace_id        String DEFAULT ''
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (tenant_id, user_id, post_id, event_type, event_id)
+    """
+
 SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS engagement_events (
@@ -47,7 +95,9 @@ SCHEMA = (
         post_id      String,
         user_id      String,
         author_id    String,
-        occurred_at  DateTime64(6, 'UTC')
+        occurred_at  DateTime64(6, 'UTC'),
+        correlation_id String DEFAULT '',
+        trace_id     String DEFAULT ''
     ) ENGINE = ReplacingMergeTree
     ORDER BY (tenant_id, post_id, event_id)
     """,
@@ -60,11 +110,28 @@ SCHEMA = (
         visibility  LowCardinality(String),
         deleted     UInt8,
         version     UInt64,
-        event_id    UUID
+        event_id    UUID,
+        correlation_id String DEFAULT '',
+        trace_id    String DEFAULT ''
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY (user_id, created_at, post_id)
     """,
+    # Data directories created before rows carried the request's ids (no-ops afterwards).
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} String DEFAULT ''"
+        for table in ("engagement_events", "feed_candidates")
+        for column in ("correlation_id", "trace_id")
+    ),
+    RECOMMENDATION_EVENTS_DDL,
 )
+
+
+def _request_ids(event: StoredEvent) -> dict[str, str]:
+    """The ids of the request that caused ``event``: find its logs and trace from a row."""
+    return {
+        "correlation_id": event.correlation_id or "",
+        "trace_id": tracing.trace_id_of(event.trace_id) or "",
+    }
 
 
 def _ts(value: Any) -> str:
@@ -90,13 +157,43 @@ class AnalyticsSink:
 
     def consumer(self) -> Consumer:
         """This sink as a :class:`~nova.platform.events.Consumer`."""
-        return Consumer(name=self.name, handlers={t: [self.record] for t in ENGAGEMENT})
+        handlers = {t: [self.record] for t in ENGAGEMENT}
+        handlers.update({t: [self.record_recommendation] for t in RECOMMENDATIONS})
+        return Consumer(name=self.name, handlers=handlers)
+
+    async def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows``; a failure while ClickHouse does not answer is ``UnavailableError``."""
+        try:
+            await self._ch.insert(table, rows)
+        except Exception as exc:
+            if await self._answers():
+                raise  # ClickHouse works: these rows are at fault (retried, then dead-lettered)
+            raise errors.UnavailableError(
+                "ClickHouse is unavailable; the analytics sink retries when it answers.",
+                dependency="clickhouse",
+            ) from exc
+
+    async def _answers(self) -> bool:
+        try:
+            await self._ch.query(_PROBE)
+        except Exception:  # noqa: BLE001  # any failure of the probe means "does not answer"
+            return False
+        return True
 
     async def record(self, event: StoredEvent, applying: Applying) -> None:
-        """Insert one engagement event (and a feed-candidate row for post lifecycle events)."""
+        """Insert one engagement event (and a feed-candidate row for post lifecycle events).
+
+        Raises:
+            errors.UnavailableError: ClickHouse does not answer (the runner defers the event).
+            ValueError: the payload's ``created_at`` is not a timestamp (a poison event).
+        """
         p = event.payload
         post_id = str(p.get("post_id", event.aggregate_id))
-        await self._ch.insert(
+        if "created_at" in p:
+            # A bad timestamp fails here, before the engagement row is written: a poison
+            # event leaves no partial effect behind on its way to the dead-letter stream.
+            dt.datetime.fromisoformat(str(p["created_at"]))
+        await self._insert(
             "engagement_events",
             [
                 {
@@ -111,11 +208,12 @@ class AnalyticsSink:
                     ),
                     "author_id": str(p.get("author_id", "")),
                     "occurred_at": _ts(event.occurred_at.isoformat()),
+                    **_request_ids(event),
                 }
             ],
         )
         if event.event_type in {"PostPublished", "PostDeleted"} and "created_at" in p:
-            await self._ch.insert(
+            await self._insert(
                 "feed_candidates",
                 [
                     {
@@ -127,9 +225,41 @@ class AnalyticsSink:
                         "deleted": int(event.event_type == "PostDeleted"),
                         "version": event.aggregate_version,
                         "event_id": str(event.event_id),
+                        **_request_ids(event),
                     }
                 ],
             )
+
+    async def record_recommendation(self, event: StoredEvent, applying: Applying) -> None:
+        """Insert a served page's items (one row each) or a click into ``recommendation_events``.
+
+        Raises:
+            errors.UnavailableError: ClickHouse does not answer (the runner defers the event).
+        """
+        p = event.payload
+        common = {
+            "event_id": str(event.event_id),
+            "tenant_id": event.tenant_id,
+            "event_type": event.event_type,
+            "user_id": str(p.get("user_id", event.aggregate_id)),
+            "occurred_at": _ts(event.occurred_at.isoformat()),
+            **_request_ids(event),
+        }
+        items = p.get("items") if event.event_type == "RecommendationsServed" else [p]
+        rows = [
+            {
+                **common,
+                "post_id": str(item.get("post_id", "")),
+                "author_id": str(item.get("author_id", "")),
+                "position": int(item.get("position", 0)),
+                "feed_source": str(p.get("source", "")),
+                "reason_sources": [str(s) for s in item.get("sources", ())],
+                "score": float(item.get("score", 0.0)),
+            }
+            for item in items or ()
+        ]
+        if rows:
+            await self._insert("recommendation_events", rows)
 
     async def counts(self) -> tuple[int, int]:
         """``(count(), uniqExact(event_id))`` of engagement events, after deduplication."""

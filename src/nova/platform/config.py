@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     relay_partitions: int = Field(default=8, ge=1, le=1024)
     #: Seconds a published outbox row is kept before the relay prunes it.
     outbox_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: Seconds a consumer's ``processed_events`` row (exact dedup) is kept before the relay
+    #: prunes it; must outlast any redelivery (docs/events.md, "Pruning the dedup store").
+    events_dedup_retention_seconds: int = Field(default=14 * 86_400, ge=86_400)
     #: Attempts at one event before a consumer moves it to the dead-letter stream.
     events_max_attempts: int = Field(default=5, ge=1, le=100)
     #: Seconds a delivery may stay unacknowledged before another consumer takes it over.
@@ -179,20 +182,20 @@ class Settings(BaseSettings):
     recs_engagement_half_life_hours: float = Field(default=6.0, gt=0)
     #: Hours after which a post's recency score halves.
     recs_recency_half_life_hours: float = Field(default=24.0, gt=0)
-    #: Weight of engagement velocity (time-decayed likes and comments) in the score.
-    recs_weight_velocity: float = Field(default=1.0, ge=0)
+    #: Weight of engagement velocity (ln(1 + time-decayed likes and comments)) in the score.
+    recs_weight_velocity: float = Field(default=0.25, ge=0)
     #: Weight of author affinity (ln(1 + viewer's engagements with the author)) in the score.
-    recs_weight_affinity: float = Field(default=0.5, ge=0)
+    recs_weight_affinity: float = Field(default=1.0, ge=0)
     #: Weight of recency (time-decayed post age) in the score.
-    recs_weight_recency: float = Field(default=1.0, ge=0)
+    recs_weight_recency: float = Field(default=3.0, ge=0)
     #: Score added when people the viewer follows liked or commented on the post.
-    recs_weight_friends_engaged: float = Field(default=1.5, ge=0)
+    recs_weight_friends_engaged: float = Field(default=1.0, ge=0)
     #: Score added when the post is trending in the tenant.
-    recs_weight_trending: float = Field(default=1.0, ge=0)
+    recs_weight_trending: float = Field(default=0.5, ge=0)
     #: Score added when the post is by an author the viewer engages with most.
-    recs_weight_author_affinity: float = Field(default=1.0, ge=0)
+    recs_weight_author_affinity: float = Field(default=0.5, ge=0)
     #: Score added when the post is by an account the viewer follows.
-    recs_weight_followed: float = Field(default=0.5, ge=0)
+    recs_weight_followed: float = Field(default=1.5, ge=0)
     #: Most posts of one author among any ``recs_diversity_window`` consecutive recommendations.
     recs_max_per_author: int = Field(default=2, ge=1, le=50)
     #: Consecutive recommendations (a page) over which the per-author cap holds.
@@ -203,6 +206,8 @@ class Settings(BaseSettings):
     recs_precompute_jitter_seconds: float = Field(default=1.0, ge=0, le=600)
     #: Precompute the active users' lists every ``recs_cache_ttl / 2`` in the worker.
     recs_precompute_schedule: bool = True
+    #: Record each recommended-feed page served as a ``RecommendationsServed`` outbox event.
+    recs_record_impressions: bool = True
     #: Master switch of the performance optimizations below; ``off`` turns them all off (the
     #: ``nova bench --baseline`` configuration). Each is on only if this and its own flag are.
     optimizations: bool = True

@@ -39,33 +39,41 @@ async def test_relay_kill_9_loses_and_duplicates_nothing(
     runner = ConsumerRunner(sink_consumer(), db=db, log=log, policy=ConsumerPolicy(wait=0.05))
     acked: set[str] = set()
     stop = asyncio.Event()
-    life = 1.2  # seconds each relay lives: ~1 s of start-up, then it is killed mid-batch
     published_at_kill: list[int] = []
 
-    async def writer() -> None:
-        for i in range(0, events, 10):
-            batch = [event(f"a{(i + j) % 50}") for j in range(10)]
-            async with db.write() as conn:
-                await outbox.append(conn, *batch)
-            acked.update(str(e.event_id) for e in batch)
-            # Spread the writes over every relay's life, so kills land mid-stream.
-            await asyncio.sleep(kills * life / (events / 10))
+    async def published() -> int:
+        async with db.read() as conn:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            )
 
-    async def killer() -> None:
-        for _ in range(kills):
+    async def write(i: int) -> None:
+        batch = [event(f"a{(i + j) % 50}") for j in range(10)]
+        async with db.write() as conn:
+            await outbox.append(conn, *batch)
+        acked.update(str(e.event_id) for e in batch)
+
+    async def writer_and_killer() -> None:
+        # No fixed lifetimes: a relay's start-up time depends on the machine's load. Each
+        # relay is killed once it is publishing, right after the last write of its share, so
+        # every kill lands mid-stream.
+        share = events // kills
+        for k in range(kills):
             relay = await start_relay(database_url, nova_engines.redis_url, key_prefix)
-            await asyncio.sleep(life)
+            before = await published()
+            await write(k * share)
+            async with asyncio.timeout(30):
+                while await published() <= before:  # noqa: ASYNC110  # polling PostgreSQL
+                    await asyncio.sleep(0.02)
+            for i in range(k * share + 10, (k + 1) * share, 10):
+                await write(i)
+                await asyncio.sleep(0.005)
             await kill(relay)
-            async with db.read() as conn:
-                published_at_kill.append(
-                    await conn.fetchval(
-                        "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
-                    )
-                )
+            published_at_kill.append(await published())
 
     async with asyncio.TaskGroup() as group:
         consumer = group.create_task(runner.run(stop))
-        await asyncio.gather(writer(), killer())
+        await writer_and_killer()
         relay = await start_relay(database_url, nova_engines.redis_url, key_prefix)
         try:
             async with asyncio.timeout(60):

@@ -11,11 +11,12 @@ module                   role
 ``bloom``                the Redis Bloom filter in front of the exact store
 ``inbox``                the exact store (``processed_events``)
 ``audit``                the append-only, hash-chained audit store
+``replay``               rebuild tables from the audited events and report differences
 ``worker``               direct in-process delivery (tests, tools)
 =======================  ==================================================================
 """
 
-from nova.platform.events import audit, inbox, outbox
+from nova.platform.events import audit, inbox, outbox, replay
 from nova.platform.events.bloom import BloomFilter, BloomPolicy
 from nova.platform.events.consumer import (
     Applying,
@@ -55,4 +56,5 @@ __all__ = [
     "inbox",
     "outbox",
     "plain",
+    "replay",
 ]

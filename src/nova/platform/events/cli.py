@@ -6,6 +6,7 @@ command                         does
 ``nova events relay``           run one outbox relay until SIGTERM (several may run)
 ``nova events dlq list``        print the dead letters (position, group, type, error)
 ``nova events dlq replay POS``  publish a dead letter again (``--all`` for every one)
+``nova events replay``          rebuild tables from the audited events; exit 1 on differences
 ``nova audit verify``           walk the audit hash chain; exit 1 naming the first broken link
 ==============================  ==============================================================
 
@@ -16,13 +17,14 @@ They read the usual ``NOVA_*`` settings and need servers (``NOVA_DATABASE_URL``,
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Annotated
 
 import asyncpg
 import typer
 
 from nova.platform import config
-from nova.platform.events import audit, redis_log, relay
+from nova.platform.events import audit, redis_log, relay, replay
 
 __all__ = ["audit_app", "events_app"]
 
@@ -72,20 +74,40 @@ def dlq_list(limit: Annotated[int, typer.Option(min=1, help="Most to show.")] = 
 def dlq_replay(
     position: Annotated[str | None, typer.Argument(help="Dead letter to replay.")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also replay events older than the dedup retention.")
+    ] = False,
 ) -> None:
-    """Publish dead letters again (consumers that applied them already skip them)."""
+    """Publish dead letters again (consumers that applied them already skip them).
+
+    Groups skip an event they applied by its ``processed_events`` row, which is pruned after
+    ``NOVA_EVENTS_DEDUP_RETENTION_SECONDS``. An older event is refused without ``--force``:
+    fenced consumers would still skip it, unfenced ones could apply it a second time.
+    """
     if not position and not replay_all:
         raise typer.BadParameter("name a POSITION or pass --all")
+    settings = config.load_settings()
+    horizon = dt.datetime.now(dt.UTC) - dt.timedelta(
+        seconds=settings.events_dedup_retention_seconds
+    )
 
     async def go() -> int:
-        log = _log(config.load_settings())
+        log = _log(settings)
         try:
-            targets = (
-                [d.position for d in await log.dead_letters(limit=10_000)]
-                if replay_all
-                else [position or ""]
-            )
-            done = [p for p in targets if await log.replay_dead_letter(p) is not None]
+            letters = await log.dead_letters(limit=10_000)
+            wanted = [d for d in letters if replay_all or d.position == position]
+            old = [d for d in wanted if d.event.occurred_at < horizon and not force]
+            for d in old:
+                typer.echo(
+                    f"refused {d.position}: {d.event.event_id} is older than the dedup"
+                    " retention (pass --force to replay it anyway)",
+                    err=True,
+                )
+            done = [
+                d.position
+                for d in wanted
+                if d not in old and await log.replay_dead_letter(d.position) is not None
+            ]
         finally:
             await log.aclose()
         return len(done)
@@ -94,6 +116,38 @@ def dlq_replay(
     typer.echo(f"replayed {replayed}")
     if not replayed:
         raise typer.Exit(1)
+
+
+@events_app.command("replay")
+def replay_command(
+    limit: Annotated[int, typer.Option(min=1, help="Most differences to print.")] = 100,
+) -> None:
+    """Rebuild accounts and blocks from the audited events; exit 1 naming every difference."""
+    settings = config.load_settings()
+    dsn = _required(settings.database_url, "NOVA_DATABASE_URL").split(",")[0]
+
+    async def go() -> replay.ReplayReport:
+        conn = await asyncpg.connect(dsn, timeout=settings.database_connect_timeout)
+        try:
+            return await replay.compare(conn)
+        finally:
+            await conn.close()
+
+    report = asyncio.run(go())
+    tables = ", ".join(f"{table} {n} rows" for table, n in report.rows.items())
+    typer.echo(
+        f"replayed {report.recorded} audited events (+{report.pending} not yet audited)"
+        f" against {tables}"
+    )
+    for difference in report.differences[:limit]:
+        typer.echo(str(difference))
+    if report.ok:
+        typer.echo("no differences")
+        return
+    hidden = len(report.differences) - limit
+    more = f" ({hidden} not shown; raise --limit)" if hidden > 0 else ""
+    typer.echo(f"{len(report.differences)} differences{more}", err=True)
+    raise typer.Exit(1)
 
 
 @audit_app.command("verify")

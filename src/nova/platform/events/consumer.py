@@ -1,6 +1,7 @@
 """Consumer runners: at-least-once delivery from the event log, effects once per ``event_id``.
 
-For each delivery, in one PostgreSQL transaction:
+For each delivery, in one PostgreSQL transaction (one per fetched batch for a
+``Consumer(batched=True)``, falling back to one per event when any event of it fails):
 
 1. **Dedup.** The Bloom filter answers "certainly new" without a lookup; a "maybe seen" is
    confirmed against ``processed_events`` and only a confirmed duplicate is skipped (a false
@@ -17,6 +18,11 @@ For each delivery, in one PostgreSQL transaction:
 Then the event joins the Bloom filter and is acknowledged. A handler error leaves the
 delivery pending with the error recorded; after ``redeliver_after`` it is retried (by any
 member) and after ``max_attempts`` it goes to the dead-letter stream with that error.
+
+A handler raising :class:`~nova.platform.errors.UnavailableError` says a dependency is down,
+not that the event is bad: that delivery and the rest of the batch are handed back uncounted
+(``EventLog.defer``) and the runner pauses with capped backoff. An outage of any length
+therefore acknowledges and dead-letters nothing; the backlog applies when it ends.
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
+from nova.platform import errors
 from nova.platform.cache import REDIS_ERRORS
 from nova.platform.events import inbox
-from nova.platform.observability import handling
+from nova.platform.events._backoff import Backoff
+from nova.platform.observability import handling, metrics
 
 if TYPE_CHECKING:
     from nova.platform.db import Database
@@ -90,11 +98,17 @@ class Consumer:
         name: Group and ``processed_events.consumer`` (stable across deployments).
         handlers: Event type → handlers, called in order; other types are acknowledged.
         fenced: Aggregate types whose versions this consumer fences.
+        batched: Apply a fetched batch in one transaction (one commit per batch instead of per
+            event). If any event fails, the batch rolls back and is applied event by event, so
+            failures are isolated as usual, but non-PostgreSQL effects of the events before the
+            failing one run twice. Only for quick handlers that need no earlier event's effect
+            committed (the transaction and its fence locks are held for the whole batch).
     """
 
     name: str
     handlers: Mapping[str, Sequence[EventHandler]]
     fenced: frozenset[str] = frozenset()
+    batched: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,10 +133,15 @@ class ConsumerStats:
     false_positives: int = 0
     failures: int = 0
     dead_letters: int = 0
+    deferred: int = 0
 
 
-class _Duplicate(Exception):  # noqa: N818  # control flow: roll back, it is not an error
-    pass
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What processing one delivery did (counted once its transaction has committed)."""
+
+    kind: Literal["duplicate", "stale", "applied"]
+    false_positive: bool = False
 
 
 class ConsumerRunner:
@@ -155,6 +174,14 @@ class ConsumerRunner:
         self.member = member or f"{socket.gethostname()}:{os.getpid()}"
         self.stats = ConsumerStats()
         self._ready = False
+        # Every series exists from the start (at 0), so rates and alerts see the first event.
+        self._dedup = {
+            k: metrics.EVENTS_DEDUP.labels(consumer.name, k) for k in metrics.DEDUP_KINDS
+        }
+        self._dead = metrics.EVENTS_DEAD_LETTERED.labels(consumer.name)
+        self._outage = Backoff(f"consumer {consumer.name}")
+        #: Seconds to wait before the next pass: a dependency was unavailable in the last one.
+        self.pause = 0.0
 
     async def run_once(self, *, wait: float | None = None) -> int:
         """Fetch one batch and process it; return how many deliveries it held."""
@@ -169,34 +196,107 @@ class ConsumerRunner:
             wait=self.policy.wait if wait is None else wait,
             redeliver_after=self.policy.redeliver_after,
         )
+        self.pause = 0.0
         if not deliveries:
             return 0
         maybe = await self._maybe_seen(deliveries)
+        todo: list[tuple[Delivery, bool]] = []
         done: list[Delivery] = []
         for delivery, maybe_seen in zip(deliveries, maybe, strict=True):
             if delivery.attempts > self.policy.max_attempts:
-                await self._log.dead_letter(
-                    name, delivery, delivery.last_error or "attempts exhausted (consumer died)"
+                await self._dead_letter(
+                    delivery, delivery.last_error or "attempts exhausted (consumer died)"
                 )
-                self.stats.dead_letters += 1
-                continue
-            try:
+            elif not self.consumer.handlers.get(delivery.event.event_type):
+                # Not ours: no transaction, and no record (it would move fences past events
+                # this consumer does handle).
                 with handling.handling(delivery.event, consumer=name):
-                    await self._process(delivery, maybe_seen=maybe_seen)
-            except Exception as exc:  # noqa: BLE001  # any handler error: retry, then DLQ
-                self.stats.failures += 1
-                logger.warning("%s: event %s failed: %r", name, delivery.event.event_id, exc)
-                await self._log.record_failure(name, delivery.position, repr(exc))
-                if delivery.attempts >= self.policy.max_attempts:
-                    await self._log.dead_letter(name, delivery, repr(exc))
-                    self.stats.dead_letters += 1
-                continue
-            done.append(delivery)
+                    done.append(delivery)
+            else:
+                todo.append((delivery, maybe_seen))
+        if todo:
+            apply = self._apply_batch if self.consumer.batched else self._apply
+            done += await apply(todo)
+        if not self.pause and done:
+            self._outage.success()
         if self._bloom is not None and done:
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._bloom.add([d.event.event_id.bytes for d in done])
         await self._log.ack(name, [d.position for d in done])
         return len(deliveries)
+
+    async def _apply_batch(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:
+        """All of ``todo`` in one transaction; if any event fails, redo them one by one.
+
+        The optimistic pass has no savepoints (they would cost two round trips per event); a
+        failure rolls the whole batch back, and :meth:`_apply` then isolates it. Non-PostgreSQL
+        effects of the events before the failing one run twice, as after any crash.
+        """
+        name = self.consumer.name
+        try:
+            async with self._db.write() as conn:
+                outcomes = []
+                for delivery, maybe_seen in todo:
+                    with handling.handling(delivery.event, consumer=name):
+                        outcomes.append(await self._process(delivery, maybe_seen, conn=conn))
+        except Exception as exc:  # noqa: BLE001  # isolate the failure event by event
+            logger.info("%s: batch rolled back (%r); applying it event by event", name, exc)
+            return await self._apply(todo)
+        for outcome in outcomes:
+            self._count(outcome)
+        return [delivery for delivery, _ in todo]
+
+    async def _apply(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:
+        """Each delivery in its own transaction; return those done (applied or skipped)."""
+        name = self.consumer.name
+        done: list[Delivery] = []
+        for index, (delivery, maybe_seen) in enumerate(todo):
+            try:
+                with handling.handling(delivery.event, consumer=name):
+                    async with self._db.write() as conn:
+                        outcome = await self._process(delivery, maybe_seen, conn=conn)
+            except errors.UnavailableError as exc:
+                await self._defer([d for d, _ in todo[index:]], exc)
+                break
+            except Exception as exc:  # noqa: BLE001  # any handler error: retry, then DLQ
+                self.stats.failures += 1
+                logger.warning("%s: event %s failed: %r", name, delivery.event.event_id, exc)
+                await self._log.record_failure(name, delivery.position, repr(exc))
+                if delivery.attempts >= self.policy.max_attempts:
+                    await self._dead_letter(delivery, repr(exc))
+                continue
+            self._count(outcome)
+            done.append(delivery)
+        return done
+
+    async def _dead_letter(self, delivery: Delivery, error: str) -> None:
+        await self._log.dead_letter(self.consumer.name, delivery, error)
+        self.stats.dead_letters += 1
+        self._dead.inc()
+
+    def _count(self, outcome: _Outcome) -> None:
+        """Record one committed outcome in the stats and metrics."""
+        if outcome.false_positive:
+            self.stats.false_positives += 1
+            self._dedup["false_positive"].inc()
+        if outcome.kind == "applied":
+            self.stats.applied += 1
+        elif outcome.kind == "stale":
+            self.stats.skipped_stale += 1
+        elif outcome.kind == "duplicate":
+            self.stats.duplicates += 1
+            self._dedup["confirmed_duplicate"].inc()
+
+    async def _defer(self, rest: Sequence[Delivery], exc: errors.UnavailableError) -> None:
+        """A dependency is down: give ``rest`` back uncounted and pause before the next pass."""
+        name, first = self.consumer.name, rest[0]
+        logger.warning(
+            "%s: event %s deferred, dependency down: %r", name, first.event.event_id, exc
+        )
+        await self._log.record_failure(name, first.position, repr(exc))
+        await self._log.defer(name, self.member, rest)
+        self.stats.deferred += len(rest)
+        self.pause = self._outage.failure(exc)
 
     async def _maybe_seen(self, deliveries: Sequence[Delivery]) -> list[bool]:
         if self._bloom is None:
@@ -208,31 +308,25 @@ class ConsumerRunner:
             return [True] * len(deliveries)
         self.stats.bloom_maybe += sum(answers)
         self.stats.bloom_new += len(answers) - sum(answers)
+        self._dedup["bloom_new"].inc(len(answers) - sum(answers))
         return answers
 
-    async def _process(self, delivery: Delivery, *, maybe_seen: bool) -> None:
+    async def _process(
+        self, delivery: Delivery, maybe_seen: bool, *, conn: asyncpg.Connection
+    ) -> _Outcome:
+        """Dedup, fence and apply one event on ``conn``, inside its transaction."""
         event, name = delivery.event, self.consumer.name
-        handlers = self.consumer.handlers.get(event.event_type, ())
-        if not handlers:
-            return  # not ours: recording it would also move fences past events we do handle
-        with contextlib.suppress(_Duplicate):
-            async with self._db.write() as conn:
-                if maybe_seen and await inbox.seen(conn, consumer=name, event_id=event.event_id):
-                    raise _Duplicate
-                if not await inbox.claim(conn, consumer=name, event_id=event.event_id):
-                    raise _Duplicate  # another member applied it meanwhile
-                if maybe_seen:
-                    self.stats.false_positives += 1
-                previous = await self._fence(conn, event)
-                if previous is not None and previous >= event.aggregate_version:
-                    self.stats.skipped_stale += 1
-                    return
-                applying = Applying(conn, previous, delivery.attempts)
-                for handler in handlers:
-                    await handler(event, applying)
-                self.stats.applied += 1
-            return
-        self.stats.duplicates += 1
+        if maybe_seen and await inbox.seen(conn, consumer=name, event_id=event.event_id):
+            return _Outcome("duplicate")
+        if not await inbox.claim(conn, consumer=name, event_id=event.event_id):
+            return _Outcome("duplicate")  # another member applied it meanwhile
+        previous = await self._fence(conn, event)
+        if previous is not None and previous >= event.aggregate_version:
+            return _Outcome("stale", false_positive=maybe_seen)
+        applying = Applying(conn, previous, delivery.attempts)
+        for handler in self.consumer.handlers[event.event_type]:
+            await handler(event, applying)
+        return _Outcome("applied", false_positive=maybe_seen)
 
     async def _fence(self, conn: asyncpg.Connection, event: StoredEvent) -> int | None:
         if event.aggregate_type not in self.consumer.fenced or event.aggregate_version <= 0:
@@ -264,6 +358,8 @@ class ConsumerRunner:
         total, idle = 0, 0
         while idle < idle_rounds:
             n = await self.run_once(wait=0.05)
+            if self.pause:
+                break  # a dependency is down: what is left stays pending for later
             total += n
             idle = 0 if n else idle + 1
         return total
@@ -283,3 +379,6 @@ class ConsumerRunner:
                 delay = min(delay * 2, 5.0)
             else:
                 delay = 0.1
+                if self.pause:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.pause)

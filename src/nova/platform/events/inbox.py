@@ -5,6 +5,9 @@ A consumer whose effect is a PostgreSQL write claims the event in the same trans
 redelivered event finds its row and the effect is skipped; a rolled-back effect rolls the
 claim back with it, so the retry applies it.
 
+Rows older than the dedup retention are deleted by :func:`prune` (the relay's pruning pass);
+``docs/events.md`` argues why the retention outlasts every redelivery.
+
 Example:
     >>> async with db.write() as conn:                                  # doctest: +SKIP
     ...     if await inbox.claim(conn, consumer="users.post_count", event_id=event.event_id):
@@ -20,7 +23,14 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-__all__ = ["claim", "seen"]
+__all__ = ["claim", "prune", "seen"]
+
+_PRUNE = """
+DELETE FROM processed_events WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM processed_events
+    WHERE processed_at < now() - make_interval(secs => $1)
+    LIMIT $2))
+"""
 
 
 async def claim(conn: asyncpg.Connection, *, consumer: str, event_id: uuid.UUID) -> bool:
@@ -44,3 +54,18 @@ async def seen(conn: asyncpg.Connection, *, consumer: str, event_id: uuid.UUID) 
         event_id,
     )
     return bool(found)
+
+
+async def prune(conn: asyncpg.Connection, *, retention: float, batch: int = 10_000) -> int:
+    """Delete rows recorded more than ``retention`` seconds ago, ``batch`` rows per statement.
+
+    Run it outside a transaction: each batch commits on its own, so no statement holds many
+    row locks or a long snapshot. Returns how many rows were deleted.
+    """
+    total = 0
+    while True:
+        status = await conn.execute(_PRUNE, float(retention), batch)
+        deleted = int(status.split()[-1])
+        total += deleted
+        if deleted < batch:
+            return total

@@ -12,7 +12,9 @@ fetch                stalled deliveries of crashed or failing members first, the
                      each delivery carries its attempt count and the last recorded error
 ack                  the group is done with these positions
 record_failure       keep the error for the next attempt (it travels to the dead letter)
+defer                hand deliveries back uncounted, due at once (a dependency is down)
 dead_letter          move one delivery to the dead-letter log and ack it, atomically
+pending / lag        per group: delivered but unacknowledged / not yet delivered (metrics)
 compact              drop entries every group has acknowledged, never an unacknowledged one
 ===================  =========================================================================
 """
@@ -88,12 +90,24 @@ class EventLog(Protocol):
         """Remember why the attempt at ``position`` failed."""
         ...
 
+    async def defer(self, group: str, member: str, deliveries: Sequence[Delivery]) -> None:
+        """Hand ``deliveries`` back without counting these attempts; the next fetch retries them.
+
+        For failures of a dependency rather than of the event: they must not use up the
+        attempts that send a poison event to the dead-letter log.
+        """
+        ...
+
     async def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
         """Move ``delivery`` to the dead-letter log and acknowledge it."""
         ...
 
     async def dead_letters(self, *, limit: int) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters."""
+        ...
+
+    async def dead_letter_count(self) -> int:
+        """Events in the dead-letter log."""
         ...
 
     async def replay_dead_letter(self, position: str) -> DeadLetter | None:

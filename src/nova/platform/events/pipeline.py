@@ -18,6 +18,7 @@ from nova.platform.events import redis_log
 from nova.platform.events.bloom import BloomFilter, BloomPolicy
 from nova.platform.events.consumer import ConsumerPolicy, ConsumerRunner
 from nova.platform.events.relay import Relay, RelayPolicy
+from nova.platform.observability import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +37,7 @@ def _secret(value: object) -> str:
     return str(raw)
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, weakref_slot=True)
 class EventPipeline:
     """A relay and consumer runners sharing one event-log client."""
 
@@ -99,6 +100,38 @@ class EventPipeline:
             total += consumed
             if not published and not consumed:
                 return total
+
+    async def backlog(self) -> dict[tuple[str, ...], float]:
+        """``(consumer, state)`` → entries, for the consumer-lag gauge.
+
+        ``state`` is ``undelivered`` (in the log, not yet fetched by the group; left out when
+        the broker cannot tell, e.g. Redis 6.2) or ``pending`` (fetched, not acknowledged).
+        """
+        out: dict[tuple[str, ...], float] = {}
+        for runner in self.runners:
+            name = runner.consumer.name
+            out[(name, "pending")] = await self.log.pending(name)
+            lag = await self.log.lag(name)
+            if lag is not None:
+                out[(name, "undelivered")] = lag
+        return out
+
+    async def dead_letters(self) -> dict[tuple[str, ...], float]:
+        """``() → length`` of the dead-letter log, for the unlabelled gauge."""
+        return {(): await self.log.dead_letter_count()}
+
+    def export_metrics(self) -> None:
+        """Export consumer lag and the dead-letter count, read from the log at each scrape."""
+        metrics.watch_gauges(
+            "events_consumer_lag",
+            "Entries per consumer group not yet delivered (undelivered) or not acknowledged"
+            " (pending).",
+            self.backlog,
+            labels=("consumer", "state"),
+        )
+        metrics.watch_gauges(
+            "events_dead_letters", "Events in the dead-letter log.", self.dead_letters
+        )
 
     async def aclose(self) -> None:
         """Close the relay's connection and the log client."""

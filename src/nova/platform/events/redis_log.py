@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["RedisStreamLog", "connect"]
 
 _MAX_ERROR = 2_000
+#: Idle time given to a deferred delivery: longer than any ``redeliver_after``, so it is due.
+_DUE_IDLE_MS = 365 * 86_400 * 1000
 
 
 def connect(url: str, *, prefix: str, timeout: float = 2.0) -> RedisStreamLog:
@@ -194,6 +196,25 @@ class RedisStreamLog(EventLog):
         await self.client.hset(self._errors(group), position, error[:_MAX_ERROR])
 
     @override
+    async def defer(self, group: str, member: str, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for d in deliveries:
+            # RETRYCOUNT undoes this delivery's count; a long IDLE makes it due for XAUTOCLAIM.
+            _ = pipe.xclaim(
+                self.stream,
+                group,
+                member,
+                min_idle_time=0,
+                message_ids=[d.position],
+                idle=_DUE_IDLE_MS,
+                retrycount=max(0, d.attempts - 1),
+                justid=True,
+            )
+        await pipe.execute()
+
+    @override
     async def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
         fields: dict[Any, Any] = {
             "e": envelope.encode(delivery.event),
@@ -227,6 +248,10 @@ class RedisStreamLog(EventLog):
         )
 
     @override
+    async def dead_letter_count(self) -> int:
+        return int(await self.client.xlen(self.dlq))
+
+    @override
     async def replay_dead_letter(self, position: str) -> DeadLetter | None:
         entries: Any = await self.client.xrange(self.dlq, min=position, max=position)
         if not entries:
@@ -240,11 +265,18 @@ class RedisStreamLog(EventLog):
 
     @override
     async def pending(self, group: str) -> int:
-        summary = await self.client.xpending(self.stream, group)
+        try:
+            summary = await self.client.xpending(self.stream, group)
+        except aioredis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return 0  # the group has not been created yet: nothing was delivered to it
+            raise
         return int(summary["pending"])
 
     @override
     async def lag(self, group: str) -> int | None:
+        if not await self.client.exists(self.stream):
+            return None
         for info in await self.client.xinfo_groups(self.stream):
             if _s(info["name"]) == group:
                 lag = info.get("lag")  # Redis 7.0+; 6.2 does not report it

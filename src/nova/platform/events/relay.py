@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from nova.platform.events import _rows
+from nova.platform.events import _rows, inbox
 from nova.platform.events._backoff import Backoff
+from nova.platform.observability import handling, metrics
 from nova.platform.resilience import BreakerPolicy, CircuitBreaker
 
 if TYPE_CHECKING:
@@ -81,7 +82,9 @@ class RelayPolicy:
         poll_interval: Seconds between polls without a NOTIFY.
         partitions: Aggregate partitions (same value in every relay of a deployment).
         retention: Seconds a published row is kept.
+        dedup_retention: Seconds a ``processed_events`` row is kept (exact dedup store).
         prune_interval: Seconds between pruning passes.
+        prune_batch: Rows deleted per statement while pruning.
         backoff_cap: Longest wait between attempts while the broker fails.
         command_timeout: Seconds any statement on the relay's connection may take.
     """
@@ -90,7 +93,9 @@ class RelayPolicy:
     poll_interval: float = 1.0
     partitions: int = 8
     retention: float = 7 * 86_400
+    dedup_retention: float = 14 * 86_400
     prune_interval: float = 60.0
+    prune_batch: int = 10_000
     backoff_cap: float = 5.0
     command_timeout: float = 10.0
 
@@ -102,6 +107,7 @@ class RelayPolicy:
             poll_interval=settings.relay_poll_interval,
             partitions=settings.relay_partitions,
             retention=settings.outbox_retention_seconds,
+            dedup_retention=settings.events_dedup_retention_seconds,
         )
 
 
@@ -113,6 +119,7 @@ class RelayStats:
     batches: int = 0
     failures: int = 0
     pruned: int = 0
+    dedup_pruned: int = 0
     partitions: int = 0
 
 
@@ -190,10 +197,14 @@ class Relay:
             )
             if not rows:
                 return 0
-            await self._log.publish([_rows.to_event(r) for r in rows])
+            events = [_rows.to_event(r) for r in rows]
+            # Each event's PRODUCER span joins the trace of the request that wrote it.
+            with handling.publishing(events):
+                await self._log.publish(events)
             await conn.execute(_MARK, [r["seq"] for r in rows])
         self.stats.published += len(rows)
         self.stats.batches += 1
+        metrics.EVENTS_PUBLISHED.inc(len(rows))
         return len(rows)
 
     async def drain(self) -> int:
@@ -204,16 +215,19 @@ class Relay:
         return total
 
     async def prune(self) -> int:
-        """Delete published rows older than the retention; return how many."""
+        """Delete published rows and dedup records past their retentions; return outbox rows."""
         conn = await self._connection()
-        total = 0
+        batch, total = self.policy.prune_batch, 0
         while True:
-            status = await conn.execute(_PRUNE, float(self.policy.retention), 10_000)
+            status = await conn.execute(_PRUNE, float(self.policy.retention), batch)
             deleted = int(status.split()[-1])
             total += deleted
-            if deleted < 10_000:
+            if deleted < batch:
                 break
         self.stats.pruned += total
+        self.stats.dedup_pruned += await inbox.prune(
+            conn, retention=self.policy.dedup_retention, batch=batch
+        )
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
