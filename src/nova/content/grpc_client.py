@@ -45,10 +45,10 @@ class GrpcContentClient:
     def __init__(self, target: RpcTarget, *, window: float = 0.002, max_batch: int = 128) -> None:
         self.target = target
         self.posts_batches: Hydrator[_Scope, uuid.UUID, Post] = Hydrator(
-            self._load_posts, window=window, max_batch=max_batch
+            self._load_posts, window=window, max_batch=max_batch, name="posts"
         )
         self.likes_batches: Hydrator[_Scope, uuid.UUID, bool] = Hydrator(
-            self._load_likes, window=window, max_batch=max_batch
+            self._load_likes, window=window, max_batch=max_batch, name="likes"
         )
 
     async def _call(

@@ -56,10 +56,10 @@ class GrpcUsersClient:
     def __init__(self, target: RpcTarget, *, window: float = 0.002, max_batch: int = 128) -> None:
         self.target = target
         self.users_batches: Hydrator[str, uuid.UUID, User] = Hydrator(
-            self._load_users, window=window, max_batch=max_batch
+            self._load_users, window=window, max_batch=max_batch, name="users"
         )
         self.relations_batches: Hydrator[_RelScope, uuid.UUID, Relation] = Hydrator(
-            self._load_relations, window=window, max_batch=max_batch
+            self._load_relations, window=window, max_batch=max_batch, name="relations"
         )
 
     async def _call(

@@ -17,9 +17,13 @@ from nova.users.api import SERVICE_NAME
 
 @dataclasses.dataclass
 class FakeUsers:
-    """Answers GetUsers after ``delay`` seconds; records callers and peers."""
+    """Answers GetUsers after ``delay`` seconds; records callers and peers.
+
+    The next ``unavailable`` GetUsers calls fail with UNAVAILABLE (an overloaded replica).
+    """
 
     delay: float = 0.0
+    unavailable: int = 0
     calls: int = 0
     actors: list[Actor] = dataclasses.field(default_factory=list)
     #: Client address -> (first, last) monotonic time a call arrived on that connection.
@@ -30,6 +34,9 @@ class FakeUsers:
         self.actors.append(actor)
         now, peer = time.monotonic(), current_peer() or "?"
         self.peers[peer] = (self.peers.get(peer, (now, now))[0], now)
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            raise errors.UnavailableError("overloaded, try another replica", retry_after=0.01)
         ids = uids(req.ids, field="ids")
         await asyncio.sleep(self.delay)
         return pb.UsersById(users={str(i): pb.User(id=str(i), username="u") for i in ids})

@@ -15,6 +15,7 @@ import pytest_asyncio
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from prometheus_client import REGISTRY
 
 from nova.pb import users_pb2 as pb
 from nova.platform import errors
@@ -238,6 +239,41 @@ async def test_idempotent_calls_retry_on_the_live_replica(
         await target.close()
 
 
+async def test_retries_on_unavailable_are_counted_and_bounded_by_the_budget(
+    fake: tuple[FakeUsers, RpcServer],
+) -> None:
+    users, server = fake
+    policy = ClientPolicy(caller="test", timeout=2.0, retry_budget_ratio=0.0)  # reserve only
+    target = RpcTarget(
+        SERVICE_NAME, name="users", addresses=f"127.0.0.1:{server.port}", policy=policy
+    )
+    retried, refused = _retries("retried"), _retries("refused")
+    users.unavailable = 2  # retry_attempts is 3: two retries, then an answer
+    try:
+        # An idempotent call that meets UNAVAILABLE is retried and succeeds.
+        answer = await target.call(
+            "GetUsers", pb.IdsRequest(ids=[str(uuid.uuid4())]), pb.UsersById, ACTOR,
+            idempotent=True,
+        )  # fmt: skip
+        assert len(answer.users) == 1
+        assert target.retries == 2
+        assert _retries("retried") - retried == 2
+        # With the reserve spent and nothing earned, the next overload is not retried.
+        while target.budget.spend():
+            pass
+        users.unavailable = 1
+        with pytest.raises(errors.UnavailableError):
+            await target.call(
+                "GetUsers", pb.IdsRequest(ids=[str(uuid.uuid4())]), pb.UsersById, ACTOR,
+                idempotent=True,
+            )  # fmt: skip
+        assert _retries("refused") - refused == 1
+        assert target.retries == 2
+    finally:
+        users.unavailable = 0
+        await target.close()
+
+
 async def test_breaker_opens_on_a_dead_target_and_mutations_are_not_retried() -> None:
     policy = ClientPolicy(
         caller="test", timeout=0.5,
@@ -259,3 +295,8 @@ async def test_breaker_opens_on_a_dead_target_and_mutations_are_not_retried() ->
         assert time.monotonic() - started < 0.01
     finally:
         await target.close()
+
+
+def _retries(outcome: str) -> float:
+    labels = {"service": SERVICE_NAME, "outcome": outcome}
+    return REGISTRY.get_sample_value("nova_rpc_client_retries_total", labels) or 0.0

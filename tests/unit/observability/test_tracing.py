@@ -107,3 +107,47 @@ def test_a_bare_trace_id_still_joins_the_trace(spans: InMemorySpanExporter) -> N
 def test_garbage_in_the_envelope_starts_a_new_trace() -> None:
     assert tracing.parent_context("not-a-traceparent") is None
     assert tracing.parent_context(None) is None
+
+
+def test_publishing_is_a_producer_span_in_each_events_own_trace(
+    spans: InMemorySpanExporter,
+) -> None:
+    with tracing.tracer().start_as_current_span("request a") as a:
+        first = Envelope(trace_id=handling.stamp(None), correlation_id="cid-a-12345")
+    with tracing.tracer().start_as_current_span("request b") as b:
+        second = Envelope(event_type="Liked", trace_id=handling.stamp(None))
+    untraced = Envelope(trace_id=None)
+
+    with handling.publishing([first, second, untraced]):
+        pass
+
+    published = [s for s in spans.get_finished_spans() if s.kind is trace.SpanKind.PRODUCER]
+    assert sorted(s.name for s in published) == ["publish Liked", "publish PostPublished"]
+    for span, writer in zip(published, (a, b), strict=True):
+        assert span.parent is not None
+        assert span.parent.span_id == writer.get_span_context().span_id
+        assert span.context.trace_id == writer.get_span_context().trace_id
+        assert (span.attributes or {})["messaging.batch.message_count"] == 3
+    assert (published[0].attributes or {})["correlation_id"] == "cid-a-12345"
+
+
+def test_a_failed_publish_marks_every_span_and_propagates(spans: InMemorySpanExporter) -> None:
+    with tracing.tracer().start_as_current_span("request"):
+        events = [Envelope(trace_id=handling.stamp(None)) for _ in range(2)]
+
+    with pytest.raises(ConnectionError), handling.publishing(events):
+        raise ConnectionError("broker down")
+
+    published = [s for s in spans.get_finished_spans() if s.kind is trace.SpanKind.PRODUCER]
+    assert len(published) == 2
+    assert all(s.status.status_code is trace.StatusCode.ERROR for s in published)
+    assert all(s.events[0].name == "exception" for s in published)
+
+
+def test_the_trace_id_of_what_an_envelope_carried() -> None:
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+
+    assert tracing.trace_id_of(f"00-{trace_id}-b7ad6b7169203331-01") == trace_id
+    assert tracing.trace_id_of(trace_id) == trace_id
+    assert tracing.trace_id_of("not-a-traceparent") is None
+    assert tracing.trace_id_of(None) is None

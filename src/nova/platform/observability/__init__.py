@@ -8,7 +8,7 @@ module            role
 ``metrics``       every Prometheus family (bounded labels) and the ``/metrics`` scrape
 ``middleware``    per-request span, correlation id, access line and HTTP metrics (ASGI)
 ``operations``    per-GraphQL-operation span, RED metrics, business counters
-``handling``      per-event consumer span, log context and delivery lag
+``handling``      per-event publish and consumer spans, log context, delivery lag
 ``loop``          event-loop lag monitor
 ``slo``           ``slo.yaml`` → recording rules and burn-rate alerts
 ================  ===========================================================================

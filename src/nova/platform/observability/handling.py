@@ -1,4 +1,4 @@
-"""Handling one event: a consumer span in the producer's trace, log context and lag metrics.
+"""Publishing and handling events in the producer's trace: spans, log context, lag metrics.
 
 A consumer wraps each event it applies::
 
@@ -11,6 +11,16 @@ Inside, every log line carries the request's ``correlation_id`` and the consumer
 (``traceparent`` in the envelope, see :func:`stamp`), so
 one trace shows the request, its SQL, and every consumer's handling of what it published.
 ``nova_event_delivery_lag_seconds`` records commit → handling once per delivery attempt.
+
+The relay wraps each batch it hands to the event log::
+
+    with handling.publishing(events):
+        await log.publish(events)
+
+which gives every event that carries a trace a PRODUCER span ``publish <type>`` in *that*
+event's trace (a child of the span that wrote it), so the request's trace shows when its
+events left the outbox. One span per event rather than one per batch: a batch mixes many
+requests, and a batch span could only *link* to their traces, not be part of them.
 """
 
 from __future__ import annotations
@@ -27,9 +37,9 @@ from nova.platform.observability import logs, metrics, tracing
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
-__all__ = ["EventLike", "handling", "stamp"]
+__all__ = ["EventLike", "handling", "publishing", "stamp"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +87,14 @@ def handling(event: EventLike, *, consumer: str) -> Iterator[trace.Span]:
     """
     lag = (dt.datetime.now(dt.UTC) - event.occurred_at).total_seconds()
     metrics.EVENT_DELIVERY_LAG.labels(consumer, event.event_type).observe(max(0.0, lag))
+    cid = event.correlation_id or event.event_id.hex
     attributes = {
         "messaging.operation.type": "process",
         "messaging.consumer.group.name": consumer,
         "messaging.message.id": str(event.event_id),
         "event.type": event.event_type,
         "tenant.id": event.tenant_id,
+        "correlation_id": cid,
     }
     outcome = "failed"
     started = time.perf_counter()
@@ -94,7 +106,7 @@ def handling(event: EventLike, *, consumer: str) -> Iterator[trace.Span]:
             attributes=attributes,
         ) as span,
         logs.bound(
-            correlation_id=event.correlation_id or event.event_id.hex,
+            correlation_id=cid,
             **{
                 "event.id": str(event.event_id),
                 "event.type": event.event_type,
@@ -114,3 +126,43 @@ def handling(event: EventLike, *, consumer: str) -> Iterator[trace.Span]:
                 "handled" if outcome == "ok" else "failed",
                 extra={"duration_ms": round((time.perf_counter() - started) * 1e3, 3)},
             )
+
+
+@contextlib.contextmanager
+def publishing(events: Sequence[EventLike]) -> Iterator[None]:
+    """One PRODUCER span per event around publishing ``events`` as one batch.
+
+    Each span is a child of the context the event carries (see :func:`stamp`); an event
+    without one gets no span (it belongs to no request's trace). A failure marks every span.
+
+    Args:
+        events: The batch, as it is handed to the event log.
+    """
+    tracer = tracing.tracer()
+    spans = [
+        tracer.start_span(
+            f"publish {event.event_type}",
+            context=parent,
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.operation.type": "publish",
+                "messaging.message.id": str(event.event_id),
+                "messaging.batch.message_count": len(events),
+                "event.type": event.event_type,
+                "tenant.id": event.tenant_id,
+                "correlation_id": event.correlation_id or event.event_id.hex,
+            },
+        )
+        for event in events
+        if (parent := tracing.parent_context(event.trace_id)) is not None
+    ]
+    try:
+        yield
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+        raise
+    finally:
+        for span in spans:
+            span.end()

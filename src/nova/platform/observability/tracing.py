@@ -57,6 +57,7 @@ __all__ = [
     "extract",
     "parent_context",
     "shutdown",
+    "trace_id_of",
     "tracer",
 ]
 
@@ -65,6 +66,7 @@ PROPAGATOR = TraceContextTextMapPropagator()
 
 _TRACER_NAME = "nova"
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 #: Seconds the OTLP exporter may spend on one batch; the exporter runs off the request path.
 _EXPORT_TIMEOUT = 5.0
 
@@ -226,6 +228,21 @@ def parent_context(carried: str | None) -> Context | None:
         return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
     context = PROPAGATOR.extract({"traceparent": carried})
     return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+def trace_id_of(carried: str | None) -> str | None:
+    """The 32-hex trace id in what an envelope carried (a ``traceparent`` or a bare id).
+
+    Example:
+        >>> trace_id_of("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        '0af7651916cd43dd8448eb211c80319c'
+    """
+    if not carried:
+        return None
+    if _TRACE_ID.fullmatch(carried):
+        return carried
+    match = _TRACEPARENT.fullmatch(carried)
+    return match.group(1) if match else None
 
 
 def extract(headers: Mapping[str, str]) -> Context:

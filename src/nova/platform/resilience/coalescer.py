@@ -10,9 +10,12 @@ Cancellation: a cancelled caller leaves only its own future; its key is dropped 
 that has not started when nobody else wants it, and a running batch is cancelled only when
 every one of its callers has gone.
 
+Each batch's size is observed in ``nova_coalescer_batch_size{name}``: mostly 1 means the
+window buys nothing, mostly ``max_batch`` means it is too small.
+
 Example:
     >>> async def load_users(ids): return {i: await fetch(i) for i in ids}  # doctest: +SKIP
-    >>> users = Coalescer(load_users, window=0.002, max_batch=100)            # doctest: +SKIP
+    >>> users = Coalescer(load_users, window=0.002, max_batch=100, name="users")  # doctest: +SKIP
     >>> alice = await users.get(alice_id)                                     # doctest: +SKIP
 """
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Generic, TypeVar
+
+from nova.platform.observability import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -48,6 +53,7 @@ class Coalescer(Generic[K, V]):
         load: One call for many keys; returns ``{key: value | Exception}``.
         window: Seconds to wait for more keys after the first (1-2 ms suits a request path).
         max_batch: Distinct keys that make a batch go out at once.
+        name: Metric label of this coalescer, fixed by code (``users``, ``posts``).
     """
 
     def __init__(
@@ -56,8 +62,10 @@ class Coalescer(Generic[K, V]):
         *,
         window: float = 0.002,
         max_batch: int = 100,
+        name: str = "unnamed",
     ) -> None:
         self._load = load
+        self._batch_size = metrics.COALESCER_BATCH_SIZE.labels(name)
         self._window = window
         self._max_batch = max_batch
         self._open: _Batch[K, V] | None = None
@@ -99,6 +107,7 @@ class Coalescer(Generic[K, V]):
         if not keys:
             return
         self.batches += 1
+        self._batch_size.observe(len(keys))
         batch.task = asyncio.get_running_loop().create_task(self._run(batch, keys))
 
     async def _run(self, batch: _Batch[K, V], keys: list[K]) -> None:

@@ -5,8 +5,11 @@ cancelling the caller that started it does not cancel it for the others; it is c
 when every waiter has left. A failure is shared by the callers waiting at the time and then
 forgotten, so the next call tries again.
 
+When a call finishes, ``nova_singleflight_waiters{name}`` observes how many callers shared
+it (1: nothing was deduplicated).
+
 Example:
-    >>> flights: Singleflight[str, bytes] = Singleflight()
+    >>> flights: Singleflight[str, bytes] = Singleflight(name="recs.lists")
     >>> # body = await flights.do("recs:" + uid, lambda: compute(uid))
 """
 
@@ -15,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from typing import TYPE_CHECKING, Generic, TypeVar
+
+from nova.platform.observability import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable
@@ -26,18 +31,25 @@ V = TypeVar("V")
 
 
 class _Flight(Generic[V]):
-    __slots__ = ("task", "waiters")
+    __slots__ = ("callers", "task", "waiters")
 
     def __init__(self, task: asyncio.Task[V]) -> None:
         self.task = task
         self.waiters = 0
+        #: Every caller that joined, including those that left (the metric's value).
+        self.callers = 0
 
 
 class Singleflight(Generic[K, V]):
-    """Deduplicates concurrent calls per key."""
+    """Deduplicates concurrent calls per key.
 
-    def __init__(self) -> None:
+    Args:
+        name: Metric label of this singleflight, fixed by code (``recs.lists``).
+    """
+
+    def __init__(self, *, name: str = "unnamed") -> None:
         self._flights: dict[K, _Flight[V]] = {}
+        self._waiters = metrics.SINGLEFLIGHT_WAITERS.labels(name)
 
     def in_flight(self, key: K) -> bool:
         """True while a load for ``key`` is running."""
@@ -56,6 +68,7 @@ class Singleflight(Generic[K, V]):
             self._flights[key] = flight
             flight.task.add_done_callback(functools.partial(self._forget, key, flight))
         flight.waiters += 1
+        flight.callers += 1
         try:
             # shield: our cancellation must not reach the shared task.
             return await asyncio.shield(flight.task)
@@ -71,6 +84,7 @@ class Singleflight(Generic[K, V]):
             flight.waiters -= 1
 
     def _forget(self, key: K, flight: _Flight[V], _task: object) -> None:
+        self._waiters.observe(flight.callers)
         if self._flights.get(key) is flight:
             del self._flights[key]
         if not flight.task.cancelled():

@@ -11,7 +11,10 @@
   stopping server), at most
   ``retry_attempts`` times, while the deadline allows and the :class:`RetryBudget` has tokens
   (so a struggling service sees at most ``1 + ratio`` times its normal load);
-- re-raises the server's :class:`~nova.platform.errors.NovaError` (same class and code).
+- re-raises the server's :class:`~nova.platform.errors.NovaError` (same class and code);
+- is one CLIENT span per attempt (its ``traceparent`` goes in the metadata, so the server's
+  span is its child) and one observation of ``nova_rpc_client_requests_total`` and
+  ``nova_rpc_client_request_duration_seconds`` per call, retries included, by the final code.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import grpc
 from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
 
-from nova.platform.observability import tracing
+from nova.platform import errors
+from nova.platform.observability import metrics, tracing
 from nova.platform.resilience import (
     BreakerPolicy,
     CircuitBreaker,
@@ -38,7 +42,9 @@ from nova.platform.rpc import metadata, status
 from nova.platform.rpc.channel import RotatingChannel, parse_addresses
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from opentelemetry.trace import Span
 
     from nova.platform.config import Settings
     from nova.platform.context import Actor
@@ -206,6 +212,24 @@ class RpcTarget:
                 ``DeadlineExceededError`` for a spent budget, ``CircuitOpenError`` while the
                 breaker is open) for transport failures.
         """
+        started = time.perf_counter()
+        code = "CANCELLED"  # unless it returns or raises an error (the caller went away)
+        try:
+            result = await self._attempts(method, request, response, actor, idempotent=idempotent)
+            code = "OK"
+        except Exception as exc:
+            code = _code_of(exc)
+            raise
+        finally:
+            metrics.RPC_CLIENT_REQUESTS.labels(self.service, method, code).inc()
+            metrics.RPC_CLIENT_DURATION.labels(self.service, method).observe(
+                time.perf_counter() - started
+            )
+        return result
+
+    async def _attempts(
+        self, method: str, request: Message, response: type[R], actor: Actor, *, idempotent: bool
+    ) -> R:
         path = f"/{self.service}/{method}"
         self.calls += 1
         self.budget.earn()
@@ -226,20 +250,31 @@ class RpcTarget:
                 response_deserializer=response.FromString,
             )
             span = tracing.tracer().start_as_current_span(
-                path, kind=SpanKind.CLIENT, attributes={"rpc.system": "grpc", "attempt": attempt}
+                f"{self.service}/{method}",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "rpc.system": "grpc",
+                    "rpc.service": self.service,
+                    "rpc.method": method,
+                    "nova.attempt": attempt,
+                },
             )
             try:
                 # The event loop's own timer backs up gRPC core's deadline: core's expiry
                 # reaches asyncio through its poller thread, tens of ms late on a busy machine.
-                with span:
+                with span as current:
                     async with asyncio.timeout(seconds):
-                        result: R = await stub(
-                            request,
-                            timeout=seconds,
-                            metadata=metadata.outbound(actor, caller=self.policy.caller),
-                            # A first attempt fails fast when no replica is connected; a retry
-                            # waits (within its timeout) for one, e.g. a replica just restarted.
-                            wait_for_ready=attempt > 1,
+                        result: R = await _traced(
+                            current,
+                            stub(
+                                request,
+                                timeout=seconds,
+                                metadata=metadata.outbound(actor, caller=self.policy.caller),
+                                # A first attempt fails fast when no replica is connected; a
+                                # retry waits (within its timeout) for one, e.g. a replica
+                                # just restarted.
+                                wait_for_ready=attempt > 1,
+                            ),
                         )
             except TimeoutError:
                 self.breaker.record_failure()
@@ -268,12 +303,11 @@ class RpcTarget:
             return result
 
     def _may_retry(self, code: grpc.StatusCode, attempt: int, *, idempotent: bool) -> bool:
-        return (
-            idempotent
-            and code in _RETRYABLE
-            and attempt < self.policy.retry_attempts
-            and self.budget.spend()
-        )
+        if not (idempotent and code in _RETRYABLE and attempt < self.policy.retry_attempts):
+            return False
+        allowed = self.budget.spend()
+        metrics.RPC_CLIENT_RETRIES.labels(self.service, "retried" if allowed else "refused").inc()
+        return allowed
 
     async def close(self, grace: float | None = None) -> None:
         """Close the channel, letting in-flight calls finish within ``grace`` seconds."""
@@ -282,6 +316,28 @@ class RpcTarget:
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+async def _traced(span: Span, call: Awaitable[R]) -> R:
+    """Await one attempt, putting its gRPC status code on its span."""
+    try:
+        result = await call
+    except grpc.aio.AioRpcError as exc:
+        span.set_attribute("rpc.grpc.status_code", exc.code().value[0])
+        raise
+    span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.OK.value[0])
+    return result
+
+
+def _code_of(exc: Exception) -> str:
+    """The gRPC status name a failed call ended with, as its caller saw it."""
+    if isinstance(exc, DeadlineExceededError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED.name
+    if isinstance(exc, errors.NovaError):
+        return status.grpc_code(exc).name
+    if isinstance(exc, status.RemoteError):
+        return exc.status
+    return grpc.StatusCode.UNKNOWN.name
 
 
 def _has_error_trailer(exc: grpc.aio.AioRpcError) -> bool:

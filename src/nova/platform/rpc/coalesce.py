@@ -45,6 +45,7 @@ class Hydrator(Generic[S, K, V]):
         load: One batched call: (actor, scope, keys) -> {key: value}; missing keys are absent.
         window: Seconds to collect keys after the first.
         max_batch: Keys that send a batch at once.
+        name: Metric label (``nova_coalescer_batch_size{name}``), fixed by code: ``users``.
     """
 
     def __init__(
@@ -53,13 +54,14 @@ class Hydrator(Generic[S, K, V]):
         *,
         window: float,
         max_batch: int,
+        name: str = "unnamed",
     ) -> None:
         self._load = load
         self._actors: dict[S, Actor] = {}
         #: Batched calls made so far (one per scope per window).
         self.rpcs = 0
         self._coalescer: Coalescer[tuple[S, K], V | _Absent] = Coalescer(
-            self._load_batch, window=window, max_batch=max_batch
+            self._load_batch, window=window, max_batch=max_batch, name=name
         )
 
     async def get_many(self, actor: Actor, scope: S, keys: Sequence[K]) -> dict[K, V]:
