@@ -32,7 +32,7 @@ from nova.feed import fanout
 from nova.feed.client import LocalFeedClient, build_timeline
 from nova.platform import analytics, cache
 from nova.platform.config import Settings
-from nova.platform.db import Database, PoolPolicy, ReplicaPolicy, consistency
+from nova.platform.db import Database, consistency
 from nova.platform.events import Consumer, EventPipeline, audit
 from nova.recs import jobs as recs_jobs
 from nova.recs.client import LocalRecsClient
@@ -104,17 +104,13 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
     redis_url = _require(
         settings.redis_url and settings.redis_url.get_secret_value(), "NOVA_REDIS_URL"
     )
-    db = await Database.connect(
-        database_url,
-        policy=PoolPolicy.from_settings(settings),
-        replica_urls=settings.replica_urls,
-        replica_policy=ReplicaPolicy(
-            timeout=settings.database_replica_timeout,
-            health_interval=settings.database_replica_health_interval,
-            max_lag=settings.database_replica_max_lag,
-        ),
-    )
     redis = cache.connect(redis_url, timeout=settings.redis_timeout)
+    try:
+        # Read-your-writes positions go through Redis: other processes serve this caller too.
+        db = await Database.from_settings(settings, url=database_url, redis=redis)
+    except BaseException:
+        await redis.aclose()
+        raise
     events: EventPipeline | None = None
     clickhouse: analytics.ClickHouse | None = None
     try:
@@ -137,6 +133,7 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         recs = LocalRecsClient.build(
             clickhouse=clickhouse or analytics.UnavailableClickHouse(),
             redis=redis,
+            db=db,
             users=users,
             content=content,
             feed=feed,

@@ -130,4 +130,11 @@ def ratios(before: dict[str, float], after: dict[str, float], *, requests: int) 
     reads = {k: v for k, v in delta.items() if k.startswith("feed_reads:")}
     if sum(reads.values()):
         out["timeline_hit_ratio"] = reads.get("feed_reads:timeline", 0.0) / sum(reads.values())
+    # Recommended feed (nova_recs_events_total{kind}): ClickHouse queries and pages per source.
+    pages = delta.get("recs_events:RECOMMENDED", 0.0)
+    fallback = delta.get("recs_events:CHRONOLOGICAL_FALLBACK", 0.0)
+    if pages + fallback and requests:
+        queries = delta.get("recs_events:clickhouse_queries", 0.0)
+        out["clickhouse_queries_per_request"] = queries / requests
+        out["recs_fallback_ratio"] = fallback / (pages + fallback)
     return out

@@ -101,7 +101,7 @@ def evaluate_command(
         ),
     ] = None,
 ) -> None:
-    """Offline evaluation: Nova's ranking vs. chronological-followed and global popularity."""
+    """Offline evaluation: Nova's ranking vs. most recent (followed) and most liked baselines."""
     import shutil
     import tempfile
 

@@ -1,8 +1,9 @@
 """The interface other services use to reach recommendations: ``RecsClient``.
 
 Example:
-    >>> recs = LocalRecsClient.build(clickhouse=ch, redis=redis, users=users, content=content,
-    ...                              feed=feed, settings=settings)          # doctest: +SKIP
+    >>> recs = LocalRecsClient.build(                                      # doctest: +SKIP
+    ...     clickhouse=ch, redis=redis, db=db, users=users, content=content, feed=feed,
+    ...     settings=settings)
     >>> page = await recs.recommended_feed(actor, first=20)                 # doctest: +SKIP
     >>> page.source                                                         # doctest: +SKIP
     <RecsSource.RECOMMENDED: 'RECOMMENDED'>
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from nova.platform.analytics import ClickHouse
     from nova.platform.config import Settings
     from nova.platform.context import Actor
+    from nova.platform.db import Database
     from nova.users.client import UsersClient
 
 __all__ = ["LocalRecsClient", "Reason", "RecommendedItem", "RecsClient", "RecsPage", "RecsSource"]
@@ -38,6 +40,12 @@ class RecsClient(Protocol):
         self, actor: Actor, *, first: int = 20, after: str | None = None
     ) -> RecsPage[Post]:
         """A page of the viewer's recommended feed; never fails because ClickHouse does."""
+        ...
+
+    async def record_click(
+        self, actor: Actor, *, post_id: uuid.UUID, idempotency_key: str | None = None
+    ) -> None:
+        """Record that the viewer opened ``post_id`` from the feed (an outbox event)."""
         ...
 
     async def precompute_active(
@@ -68,6 +76,7 @@ class LocalRecsClient:
     def __init__(self, service: RecsService) -> None:
         self.service = service
         self.recommended_feed = service.recommended_feed
+        self.record_click = service.record_click
         self.precompute_active = service.precompute_active
         self.active_users = service.active_users
 
@@ -77,6 +86,7 @@ class LocalRecsClient:
         *,
         clickhouse: ClickHouse,
         redis: aioredis.Redis,
+        db: Database,
         users: UsersClient,
         content: ContentClient,
         feed: FeedClient,
@@ -87,6 +97,7 @@ class LocalRecsClient:
             RecsService(
                 clickhouse=clickhouse,
                 redis=redis,
+                db=db,
                 users=users,
                 content=content,
                 feed=feed,

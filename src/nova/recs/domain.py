@@ -3,10 +3,15 @@
 Score of a candidate post (every part is kept in its :class:`Reason`)::
 
     source   = sum of the weights of the sources that proposed it
-    velocity = w_velocity * sum over its engagements of 0.5 ** (age / engagement_half_life)
+    velocity = w_velocity * ln(1 + sum over its engagements of 0.5 ** (age / engagement_half_life))
     affinity = w_affinity * ln(1 + viewer's engagements with the author)
     recency  = w_recency  * 0.5 ** (post age / recency_half_life)
     score    = source + velocity + affinity + recency
+
+Velocity and affinity are counts, so they are compressed with ``ln(1 + x)``: a post with 200
+fresh likes must not outrank everything else by a factor of 200 while recency and the source
+weights stay within [0, a few]. The defaults were tuned offline (``nova recs evaluate``,
+docs/recommendations.md) on two seeds and checked on five others.
 
 Ties break on the post id, larger (newer UUIDv7) first, so a ranking is deterministic.
 
@@ -75,16 +80,16 @@ class RecsSource(enum.StrEnum):
 class Weights:
     """Scoring weights and half-lives (from settings)."""
 
-    velocity: float = 1.0
-    affinity: float = 0.5
-    recency: float = 1.0
+    velocity: float = 0.25
+    affinity: float = 1.0
+    recency: float = 3.0
     engagement_half_life: float = 6 * 3600.0
     recency_half_life: float = 24 * 3600.0
     sources: tuple[tuple[Source, float], ...] = (
-        (Source.FRIENDS_ENGAGED, 1.5),
-        (Source.TRENDING, 1.0),
-        (Source.AFFINITY, 1.0),
-        (Source.FOLLOWED, 0.5),
+        (Source.FRIENDS_ENGAGED, 1.0),
+        (Source.TRENDING, 0.5),
+        (Source.AFFINITY, 0.5),
+        (Source.FOLLOWED, 1.5),
     )
 
     def source_weight(self, source: Source) -> float:
@@ -166,7 +171,7 @@ def score(candidate: Candidate, weights: Weights) -> Reason:
     )
     parts = (
         ("source", sum(weights.source_weight(s) for s in candidate.sources)),
-        ("velocity", weights.velocity * velocity),
+        ("velocity", weights.velocity * math.log1p(velocity)),
         ("affinity", weights.affinity * math.log1p(max(candidate.affinity, 0))),
         ("recency", weights.recency * decay(candidate.age, half_life=weights.recency_half_life)),
     )

@@ -12,9 +12,10 @@ those days and the ``test_days`` after ``T``. Only what happened before ``T`` is
 analytics sink's ClickHouse tables (``engagement_events``, ``feed_candidates``); each user's likes
 after ``T`` (their most recent ones) are held out. Nova ranks with the real candidate SQL
 (:func:`~nova.recs.store.candidates_sql` at ``now = T``) and :func:`~nova.recs.domain.rank`, the
-code :class:`~nova.recs.service.RecsService` runs; two baselines rank the same catalogue:
-chronological posts of followed accounts, and global popularity (most liked before ``T``). All
-three exclude the viewer's own and already-liked posts. Reported per method: precision@k,
+code :class:`~nova.recs.service.RecsService` runs; three baselines rank the same catalogue:
+most recent posts of followed accounts, global popularity (most liked before ``T``) and recent
+popularity (most liked in the trending window before ``T``). All exclude the viewer's own and
+already-liked posts. Reported per method: precision@k,
 recall@k (means over users with held-out likes), catalogue coverage and distinct authors per list.
 """
 
@@ -55,7 +56,7 @@ DAY = 86_400.0
 #: The cutoff of the split (fixed, so the data and the SQL text are the same on every run).
 CUTOFF = dt.datetime(2026, 1, 8, tzinfo=dt.UTC)
 #: Method names in report order.
-METHODS = ("nova", "chronological_followed", "global_popularity")
+METHODS = ("nova", "chronological_followed", "global_popularity", "popular_last_day")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -321,13 +322,17 @@ async def evaluate(
     ids, posts, k = log.user_ids, log.posts, plan.k
     liked: dict[int, set[int]] = collections.defaultdict(set)
     popularity: collections.Counter[int] = collections.Counter()
-    for _, u, i in train:
+    trending: collections.Counter[int] = collections.Counter()
+    for t, u, i in train:
         liked[u].add(i)
         popularity[i] += 1
+        if t >= -trending_seconds:
+            trending[i] += 1
     held_out: dict[uuid.UUID, set[uuid.UUID]] = collections.defaultdict(set)
     for _, u, i in test:
         held_out[ids[u]].add(posts[i].id)
     popular = sorted(popularity, key=lambda i: (popularity[i], posts[i].id.int), reverse=True)
+    hot = sorted(trending, key=lambda i: (trending[i], posts[i].id.int), reverse=True)
     newest = sorted(range(len(posts)), key=lambda i: (posts[i].created, posts[i].id.int))[::-1]
     lists: dict[str, dict[uuid.UUID, Ranking]] = {m: {} for m in METHODS}
     evaluated = [u for u in range(plan.users) if ids[u] in held_out]
@@ -344,6 +349,9 @@ async def evaluate(
         ]
         lists["global_popularity"][ids[u]] = [
             (posts[i].id, ids[posts[i].author]) for i in [i for i in popular if allowed(i)][:k]
+        ]
+        lists["popular_last_day"][ids[u]] = [
+            (posts[i].id, ids[posts[i].author]) for i in [i for i in hot if allowed(i)][:k]
         ]
         sql = candidates_sql(
             CandidateQuery(

@@ -5,11 +5,13 @@ A page, in the normal case::
     Redis GET of the viewer's precomputed list
     users.hidden_author_ids (a block made after the precompute applies at once)
     content.get_posts (visibility and deletion) -> page, with each item's reason
+    one outbox row: RecommendationsServed (the page's impressions, for evaluation)
 
 On a miss the list is computed once per user for all concurrent requests (singleflight), within
 ``recs_deadline_seconds``; identical concurrent ClickHouse queries also run once. If ClickHouse
 fails, is slower than the deadline, or its circuit breaker is open, the viewer's chronological
-home feed is served with ``source=CHRONOLOGICAL_FALLBACK`` and no error. Cursors say which path
+home feed is served with ``source=CHRONOLOGICAL_FALLBACK`` and no error; so it is when Redis
+cannot be read (a failure is not a miss: nothing is computed). Cursors say which path
 they belong to (``r:<offset>`` or ``c:<home-feed cursor>``), so a fallback page continues as one.
 """
 
@@ -24,16 +26,17 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from nova.platform import errors, resilience
+from nova.platform import errors, idempotency, resilience
 from nova.platform.cache import REDIS_ERRORS
 from nova.platform.context import Actor
+from nova.platform.db import consistency
+from nova.platform.events import outbox
+from nova.recs import _lists
+from nova.recs import events as recs_events
 from nova.recs.domain import (
     MAX_RECS_PAGE,
     Exclusions,
     Ranked,
-    Reason,
     RecommendedItem,
     RecsPage,
     RecsSource,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from nova.feed.client import FeedClient
     from nova.platform.analytics import ClickHouse
     from nova.platform.config import Settings
+    from nova.platform.db import Database
     from nova.users.client import UsersClient
 
 __all__ = ["RecsService", "weights_from"]
@@ -76,34 +80,8 @@ def weights_from(settings: Settings) -> Weights:
     )
 
 
-def _dump(ranked: Sequence[Ranked]) -> bytes:
-    return orjson.dumps(
-        [
-            {
-                "p": str(r.post_id),
-                "a": str(r.author_id),
-                "s": r.reason.score,
-                "src": list(r.reason.sources),
-                "parts": [list(part) for part in r.reason.parts],
-            }
-            for r in ranked
-        ]
-    )
-
-
-def _load(raw: bytes | str) -> list[Ranked]:
-    return [
-        Ranked(
-            post_id=uuid.UUID(item["p"]),
-            author_id=uuid.UUID(item["a"]),
-            reason=Reason(
-                sources=tuple(item["src"]),
-                score=float(item["s"]),
-                parts=tuple((str(n), float(v)) for n, v in item["parts"]),
-            ),
-        )
-        for item in orjson.loads(raw)
-    ]
+class _CacheUnavailableError(Exception):
+    """Redis could not be read (distinct from a miss)."""
 
 
 def _offset(after: str | None) -> int:
@@ -126,6 +104,7 @@ class RecsService:
     Args:
         clickhouse: Where the candidates come from (the analytics sink's tables).
         redis: Where ranked lists are kept.
+        db: Where impressions and clicks are recorded (outbox events).
         users: Followees and hidden authors.
         content: Likes of the viewer and hydration (visibility, deletion).
         feed: The chronological home feed, the fallback.
@@ -140,6 +119,7 @@ class RecsService:
         *,
         clickhouse: ClickHouse,
         redis: aioredis.Redis,
+        db: Database,
         users: UsersClient,
         content: ContentClient,
         feed: FeedClient,
@@ -150,6 +130,7 @@ class RecsService:
     ) -> None:
         self._ch = clickhouse
         self._redis = redis
+        self._db = db
         self._users = users
         self._content = content
         self._feed = feed
@@ -162,9 +143,11 @@ class RecsService:
             resilience.BreakerPolicy(slow_call_seconds=settings.recs_deadline_seconds),
         )
         self._per_user: resilience.Singleflight[tuple[str, uuid.UUID], list[Ranked]] = (
-            resilience.Singleflight()
+            resilience.Singleflight(name="recs.lists")
         )
-        self._queries: resilience.Singleflight[str, list[list[Any]]] = resilience.Singleflight()
+        self._queries: resilience.Singleflight[str, list[list[Any]]] = resilience.Singleflight(
+            name="recs.queries"
+        )
         #: Pages served per source, lists computed, ClickHouse queries run (for metrics, bench).
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -177,12 +160,15 @@ class RecsService:
     async def _query(self, sql: str) -> list[list[Any]]:
         """Run ``sql`` through the breaker, once for identical concurrent texts."""
 
-        async def run() -> list[list[Any]]:
-            budget = resilience.timeout(self._settings.recs_deadline_seconds)
+        async def query() -> list[list[Any]]:
+            # Counted here, once the breaker admits the call: a rejected call costs ClickHouse
+            # nothing.
             self.counts["clickhouse_queries"] += 1
-            return await self.breaker.call(
-                lambda: asyncio.wait_for(self._ch.query(sql), timeout=budget)
-            )
+            budget = resilience.timeout(self._settings.recs_deadline_seconds)
+            return await asyncio.wait_for(self._ch.query(sql), timeout=budget)
+
+        async def run() -> list[list[Any]]:
+            return await self.breaker.call(query)
 
         return await self._queries.do(sql, run)
 
@@ -242,7 +228,7 @@ class RecsService:
         assert actor.user_id is not None  # noqa: S101  # compute() checked it
         await self._redis.set(
             self.key(actor.tenant_id, actor.user_id),
-            _dump(ranked),
+            _lists.dump(ranked),
             ex=self._settings.recs_cache_ttl,
         )
 
@@ -301,15 +287,17 @@ class RecsService:
 
     # -- serving -------------------------------------------------------------------------------
 
-    async def _cached(self, actor: Actor, viewer: uuid.UUID) -> list[Ranked] | None:
+    async def _cached(self, actor: Actor, viewer: uuid.UUID) -> Sequence[Ranked] | None:
+        """The stored list; None on a miss.
+
+        Raises:
+            _CacheUnavailableError: Redis failed or timed out.
+        """
         try:
             raw = await self._redis.get(self.key(actor.tenant_id, viewer))
         except REDIS_ERRORS as exc:
-            logger.warning(
-                "recommendations cache unavailable", extra={"error.type": type(exc).__name__}
-            )
-            return None
-        return None if raw is None else _load(raw)
+            raise _CacheUnavailableError from exc
+        return None if raw is None else _lists.StoredList(raw)
 
     async def _compute_and_store(self, actor: Actor) -> list[Ranked]:
         ranked = await self.compute(actor)
@@ -319,9 +307,22 @@ class RecsService:
             logger.warning("recommendations not cached", extra={"error.type": type(exc).__name__})
         return ranked
 
-    async def _ranked(self, actor: Actor, viewer: uuid.UUID) -> list[Ranked] | None:
-        """The viewer's list: cached, or computed once within the deadline; None to fall back."""
-        ranked = await self._cached(actor, viewer)
+    async def _ranked(self, actor: Actor, viewer: uuid.UUID) -> Sequence[Ranked] | None:
+        """The viewer's list: cached, or computed once within the deadline; None to fall back.
+
+        A Redis failure is not a miss: it falls back at once. Under overload Redis reads time
+        out because this process is saturated, and computing lists then (a ClickHouse query
+        and a ranking each) deepened the overload into a collapse (docs/recommendations.md).
+        """
+        try:
+            ranked = await self._cached(actor, viewer)
+        except _CacheUnavailableError as exc:
+            self.counts["cache_unavailable"] += 1
+            logger.warning(
+                "recommendations cache unavailable; serving the chronological feed",
+                extra={"error.type": type(exc.__cause__).__name__},
+            )
+            return None
         if ranked is not None:
             return ranked
         started = time.monotonic()
@@ -358,22 +359,33 @@ class RecsService:
                 f"first must be between 1 and {MAX_RECS_PAGE} (got {first}).", field="first"
             )
         if after is not None and after.startswith("c:"):
-            return await self._fallback(actor, after=after.removeprefix("c:"), first=first)
-        offset = _offset(after)
-        ranked = await self._ranked(actor, viewer)
-        if not ranked:  # failed, or nothing to recommend yet
-            return await self._fallback(actor, after=None, first=first)
-        self.counts[RecsSource.RECOMMENDED.value] += 1
-        return await self._page(actor, viewer, ranked, offset=offset, first=first)
+            page = await self._fallback(actor, after=after.removeprefix("c:"), first=first)
+            positions = list(range(len(page.items)))
+        else:
+            offset = _offset(after)
+            ranked = await self._ranked(actor, viewer)
+            if ranked:
+                self.counts[RecsSource.RECOMMENDED.value] += 1
+                page, positions = await self._page(
+                    actor, viewer, ranked, offset=offset, first=first
+                )
+            else:  # failed, or nothing to recommend yet
+                page = await self._fallback(actor, after=None, first=first)
+                positions = list(range(len(page.items)))
+        await self._record_served(actor, viewer, page, positions)
+        return page
 
     async def _page(
-        self, actor: Actor, viewer: uuid.UUID, ranked: list[Ranked], *, offset: int, first: int
-    ) -> RecsPage[Post]:
+        self, actor: Actor, viewer: uuid.UUID, ranked: Sequence[Ranked], *, offset: int, first: int
+    ) -> tuple[RecsPage[Post], list[int]]:
+        """A page from the ranked list, and each item's index in that list."""
         hidden = await self._users.hidden_author_ids(actor, viewer)
         items: list[RecommendedItem[Post]] = []
+        positions: list[int] = []
         pos = offset
         while len(items) < first and pos < len(ranked):
-            chunk = ranked[pos : pos + 2 * first]  # over-fetch: some are hidden or gone
+            # Over-fetch a little: a few are hidden or gone; a short page reads another chunk.
+            chunk = ranked[pos : pos + first + max(2, first // 4)]
             posts = await self._content.get_posts(
                 actor, [r.post_id for r in chunk if r.author_id not in hidden]
             )
@@ -382,13 +394,15 @@ class RecsService:
                 post = posts.get(r.post_id)
                 if post is not None and r.author_id not in hidden:
                     items.append(RecommendedItem(post=post, reason=r.reason))
+                    positions.append(pos - 1)
                     if len(items) == first:
                         break
-        return RecsPage(
+        page = RecsPage(
             items=items,
             next_cursor=f"r:{pos}" if pos < len(ranked) else None,
             source=RecsSource.RECOMMENDED,
         )
+        return page, positions
 
     async def _fallback(self, actor: Actor, *, after: str | None, first: int) -> RecsPage[Post]:
         self.counts[RecsSource.CHRONOLOGICAL_FALLBACK.value] += 1
@@ -398,3 +412,73 @@ class RecsService:
             next_cursor=None if page.next_cursor is None else f"c:{page.next_cursor}",
             source=RecsSource.CHRONOLOGICAL_FALLBACK,
         )
+
+    # -- impressions and clicks ----------------------------------------------------------------
+
+    async def _record_served(
+        self, actor: Actor, viewer: uuid.UUID, page: RecsPage[Post], positions: list[int]
+    ) -> None:
+        """Append one ``RecommendationsServed`` outbox row for ``page`` (never fails the page).
+
+        A read has no business transaction to join, so the event gets its own, one statement
+        long, with ``synchronous_commit = off``: the commit does not wait for the WAL flush
+        (an impression lost in a PostgreSQL crash costs a data point, not a user's write), and
+        the row is still atomic and ordered like every outbox row. One row per page, not per
+        item: the items travel in its payload. Failing to record (pool saturated, PostgreSQL
+        down) is logged and counted; the page is served regardless.
+        """
+        if not page.items or not self._settings.recs_record_impressions:
+            return
+        event = recs_events.served(actor, viewer, page, positions=positions)
+        try:
+            # Nothing reads impressions back from PostgreSQL: no read-your-writes position,
+            # which would pin the viewer's next reads to the primary.
+            with consistency.caller(None):
+                async with self._db.write() as conn:
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    await outbox.append(conn, event)
+        except Exception as exc:  # noqa: BLE001  # telemetry must never fail the page
+            self.counts["impressions_unrecorded"] += 1
+            logger.warning(
+                "recommendation impressions not recorded",
+                extra={"error.type": type(exc).__name__},
+            )
+        else:
+            self.counts["impression_events"] += 1
+
+    async def record_click(
+        self, actor: Actor, *, post_id: uuid.UUID, idempotency_key: str | None = None
+    ) -> None:
+        """Record that the viewer opened ``post_id`` from the feed (``RecommendationClicked``).
+
+        The click is a user's write: one transaction, committed durably, with the idempotency
+        key (a retried request records one click).
+
+        Raises:
+            errors.UnauthenticatedError: anonymous actor.
+            errors.NotFoundError: no such post, or the viewer may not see it.
+            errors.ConflictError: the idempotency key was used for another request.
+        """
+        viewer = actor.user_id
+        if viewer is None:
+            raise errors.UnauthenticatedError("Sign in to record a click.")
+        post = (await self._content.get_posts(actor, [post_id])).get(post_id)
+        if post is None:
+            raise errors.NotFoundError("No such post.", field="postId")
+
+        async with self._db.write() as conn:
+
+            async def do_record() -> dict[str, Any]:
+                await outbox.append(conn, recs_events.clicked(actor, viewer, post))
+                return {}
+
+            await idempotency.run_once(
+                conn,
+                scope=idempotency.Scope(
+                    tenant_id=actor.tenant_id, user_id=viewer, key=idempotency_key
+                ),
+                operation="recs.click",
+                request={"post_id": str(post_id)},
+                execute=do_record,
+            )
+        self.counts["clicks"] += 1

@@ -45,6 +45,7 @@ async def clickhouse(chdb_engine: EmbeddedClickHouse) -> ChdbClickHouse:
         await ch.command(ddl)
     await ch.command("TRUNCATE TABLE engagement_events")
     await ch.command("TRUNCATE TABLE feed_candidates")
+    await ch.command("TRUNCATE TABLE recommendation_events")
     return ch
 
 

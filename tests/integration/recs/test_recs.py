@@ -6,12 +6,15 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from typing_extensions import override
 
+from nova.platform import errors
 from nova.platform.analytics import ClickHouse
 from nova.platform.db import Database, PoolPolicy
 from nova.recs import RecsService, RecsSource
+from nova.recs import events as recs_events
 from tests.integration.feed.stack import Stack, build_stack, uid
 
 if TYPE_CHECKING:
@@ -103,6 +106,7 @@ def service(stack: Stack, ch: ClickHouse, **overrides: Any) -> RecsService:
     return RecsService(
         clickhouse=ch,
         redis=stack.redis,
+        db=stack.db,
         users=stack.users,
         content=stack.content,
         feed=stack.feed,
@@ -216,3 +220,44 @@ async def test_clickhouse_slower_than_the_deadline_serves_the_chronological_feed
     assert time.monotonic() - started < 2.0
     assert {p.source for p in pages} == {RecsSource.CHRONOLOGICAL_FALLBACK}
     assert slow.queries == 1
+
+
+async def _outbox(stack: Stack, viewer: Actor) -> list[tuple[str, dict[str, Any]]]:
+    async with stack.db.read(primary=True) as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, payload FROM outbox WHERE aggregate_type = $1"
+            " AND aggregate_id = $2 ORDER BY seq",
+            recs_events.AGGREGATE,
+            str(uid(viewer)),
+        )
+    return [(r["event_type"], orjson.loads(r["payload"])) for r in rows]
+
+
+async def test_a_page_is_one_impression_event_and_a_click_is_recorded_once(
+    stack: Stack, clickhouse: ChdbClickHouse
+) -> None:
+    w = await world(stack, clickhouse)
+    viewer = w["viewer"]
+    recs = service(stack, clickhouse)
+
+    page = await recs.recommended_feed(viewer, first=10)
+    fallback = await recs.recommended_feed(viewer, first=10, after="c:")
+    await recs.record_click(viewer, post_id=w["strangers_post"].id, idempotency_key="k1")
+    await recs.record_click(viewer, post_id=w["strangers_post"].id, idempotency_key="k1")
+    with pytest.raises(errors.NotFoundError):  # blocked author: the viewer may not see it
+        await recs.record_click(viewer, post_id=w["blocked_post"].id)
+
+    rows = await _outbox(stack, viewer)
+    assert [t for t, _ in rows] == [
+        recs_events.SERVED,
+        recs_events.SERVED,
+        recs_events.CLICKED,
+    ]  # one row per page, however many items; the retried click once
+    served = rows[0][1]
+    assert served["source"] == "RECOMMENDED"
+    assert [i["post_id"] for i in served["items"]] == [str(i.post.id) for i in page.items]
+    assert [i["position"] for i in served["items"]] == [0, 1]
+    assert served["items"][0]["sources"] == ["friends_engaged", "trending"]
+    assert rows[1][1]["source"] == "CHRONOLOGICAL_FALLBACK"
+    assert len(rows[1][1]["items"]) == len(fallback.items)
+    assert rows[2][1]["post_id"] == str(w["strangers_post"].id)

@@ -103,6 +103,19 @@ async def _wait_for_likes(ch: ChdbClickHouse, count: int) -> None:
     raise AssertionError(f"the analytics sink did not record {count} likes")
 
 
+async def _wait_for_recommendation_events(ch: ChdbClickHouse, count: int) -> list[list[Any]]:
+    sql = (
+        "SELECT event_type, user_id, post_id, position, feed_source, reason_sources,"
+        " correlation_id FROM recommendation_events FINAL ORDER BY event_type, position"
+    )
+    for _ in range(300):  # relay and sink run in the background
+        rows = await ch.query(sql)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the analytics sink did not record {count} recommendation events")
+
+
 async def test_recommended_feed_through_the_http_app(
     settings: Settings,
     chdb_engine: EmbeddedClickHouse,
@@ -159,6 +172,19 @@ async def test_recommended_feed_through_the_http_app(
             bob,
         )
         assert click["recordRecommendationClick"] == {"recorded": True, "errors": []}
+        # The page's impressions and the click reach ClickHouse through outbox -> relay -> sink.
+        rows = await _wait_for_recommendation_events(clickhouse, len(feed["edges"]) + 1)
+        bob_uuid = str(relay.from_global_id(bob_id, expected="User"))
+        carol_uuid = str(relay.from_global_id(carol_post, expected="Post"))
+        impressions = [r for r in rows if r[0] == "RecommendationsServed"]
+        assert len(impressions) == len(feed["edges"])
+        assert {r[1] for r in rows} == {bob_uuid}
+        assert all(r[4] == "RECOMMENDED" for r in impressions)
+        assert sorted(r[3] for r in impressions) == list(range(len(feed["edges"])))
+        carol_row = next(r for r in impressions if r[2] == carol_uuid)
+        assert "friends_engaged" in carol_row[5]
+        assert [r[2] for r in rows if r[0] == "RecommendationClicked"] == [carol_uuid]
+        assert all(r[6] for r in rows)  # every row names its request's correlation id
 
         # ClickHouse failing on a cache miss: the chronological feed, and no error.
         async def failing(sql: str) -> list[list[Any]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import uuid
 
 import pytest
@@ -58,12 +59,23 @@ def test_decay_halves_per_half_life() -> None:
 
 
 def test_fresh_engagement_outranks_the_same_amount_long_ago() -> None:
-    w = Weights(recency=0.0, engagement_half_life=HOUR, sources=())
+    w = Weights(velocity=1.0, recency=0.0, engagement_half_life=HOUR, sources=())
     fresh = cand(1, A, ages=(60.0, 60.0))
     stale = cand(2, B, ages=(10 * HOUR, 10 * HOUR))
     assert order(rank([stale, fresh], Exclusions(VIEWER), w)) == [pid(1), pid(2)]
     velocity = dict(score(stale, w).parts)["velocity"]
-    assert velocity == pytest.approx(2 * 0.5**10, abs=1e-6)
+    assert velocity == pytest.approx(math.log1p(2 * 0.5**10), abs=1e-6)
+
+
+def test_velocity_is_compressed_so_a_viral_post_cannot_swamp_the_other_parts() -> None:
+    w = Weights(velocity=1.0, recency=0.0, sources=())
+    viral = dict(score(cand(1, A, ages=(60.0,) * 500), w).parts)["velocity"]
+    single = dict(score(cand(2, B, ages=(60.0,)), w).parts)["velocity"]
+    # 500 fresh likes weigh ~9x one like (ln 501 / ln 2), not 500x.
+    assert viral / single == pytest.approx(
+        math.log1p(500 * 0.5 ** (60 / 21600)) / math.log1p(0.5 ** (60 / 21600))
+    )
+    assert viral < 7.0
 
 
 def test_hand_made_ordering_and_reasons() -> None:
@@ -73,13 +85,19 @@ def test_hand_made_ordering_and_reasons() -> None:
     followed = cand(3, C, sources=frozenset({Source.FOLLOWED}), age=48 * HOUR)
     both = cand(4, C, sources=frozenset({Source.FOLLOWED, Source.AFFINITY}), affinity=4)
     ranked = rank([followed, friends, trending, both], Exclusions(VIEWER), w)
-    # Scores, by hand: trending 4.64, friends 3.36, both 3.28, followed 0.75.
-    assert order(ranked) == [pid(2), pid(1), pid(4), pid(3)]
-    reason = ranked[2].reason
+    # Scores with the default weights, by hand (source + velocity + affinity + recency):
+    # both     2.0 + 0              + ln 5 = 1.609 + 3 * 0.5 ** (1/24)  = 6.524
+    # friends  1.0 + 0.25 * ln 1.891 = 0.159 + 0  + 2.915              = 4.074
+    # trending 0.5 + 0.25 * ln 3.673 = 0.325 + 0  + 2.915              = 3.740
+    # followed 1.5 + 0              + 0         + 3 * 0.25             = 2.250
+    assert order(ranked) == [pid(4), pid(1), pid(2), pid(3)]
+    assert [r.reason.score for r in ranked] == pytest.approx([6.524, 4.074, 3.740, 2.250], abs=1e-3)
+    reason = ranked[0].reason
     assert reason.sources == ("affinity", "followed")
     parts = dict(reason.parts)
     assert set(parts) == {"source", "velocity", "affinity", "recency"}
-    assert parts["source"] == pytest.approx(1.5)
+    assert parts["source"] == pytest.approx(2.0)
+    assert parts["affinity"] == pytest.approx(math.log(5), abs=1e-5)
     assert reason.score == pytest.approx(sum(parts.values()), abs=1e-5)
 
 

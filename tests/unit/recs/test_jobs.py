@@ -33,6 +33,11 @@ class FakeRecs:
     ) -> RecsPage[Post]:
         raise NotImplementedError
 
+    async def record_click(
+        self, actor: Actor, *, post_id: uuid.UUID, idempotency_key: str | None = None
+    ) -> None:
+        raise NotImplementedError
+
     async def active_users(
         self, tenant_id: str, *, days: float = 1.0, limit: int = 100_000
     ) -> list[uuid.UUID]:

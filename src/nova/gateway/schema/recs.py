@@ -3,8 +3,11 @@
 ``recommendedFeed`` serves the viewer's precomputed ranked list (see docs/recommendations.md);
 when ClickHouse is slow or down it serves the chronological home feed instead and says so in
 ``source``. Wirings without a recommendations client (the gRPC gateway) always serve that
-fallback. Recommended posts shown count in ``nova_recommendation_impressions_total``;
-``recordRecommendationClick`` counts in ``nova_recommendation_clicks_total``.
+fallback. Every page served is recorded by the recommendations service as one
+``RecommendationsServed`` event (impressions) and each ``recordRecommendationClick`` as a
+``RecommendationClicked`` event, through the outbox into ClickHouse ``recommendation_events``;
+the counters ``nova_recommendation_impressions_total`` (here) and
+``nova_recommendation_clicks_total`` (``observability.operations``) remain for dashboards.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from nova.gateway.cache_control import CacheControl, CacheScope
 from nova.gateway.context import GatewayInfo  # noqa: TC001  # strawberry reads resolver annotations at runtime
 from nova.gateway.schema import hydrate
 from nova.gateway.schema._fields import field, mutation
-from nova.gateway.schema._mutation import attempt, require_viewer
+from nova.gateway.schema._mutation import IdempotencyKey, attempt, require_viewer
 from nova.gateway.schema.types import PageInfo, Post, UserError
 from nova.platform import errors
 from nova.platform.observability import metrics
@@ -141,13 +144,26 @@ class RecsQueries:
 
 @strawberry.type
 class RecsMutations:
-    @mutation(description="Record that the viewer opened a recommended post (for evaluation).")
+    @mutation(
+        description=(
+            "Record that the viewer opened a recommended post (an event, for evaluation). "
+            "recorded is false where this wiring serves no recommendations."
+        )
+    )
     async def record_recommendation_click(
-        self, info: GatewayInfo, post_id: strawberry.ID
+        self, info: GatewayInfo, post_id: strawberry.ID, idempotency_key: IdempotencyKey = None
     ) -> RecommendationClickPayload:
-        async def run() -> None:
-            require_viewer(info)
-            relay.from_global_id(post_id, expected="Post", field="postId")
+        ctx = info.context
 
-        _, errs = await attempt(run())
-        return RecommendationClickPayload(recorded=not errs, errors=errs)
+        async def run() -> bool:
+            require_viewer(info)
+            target = relay.from_global_id(post_id, expected="Post", field="postId")
+            if ctx.services.recs is None:
+                return False
+            await ctx.services.recs.record_click(
+                ctx.actor, post_id=target, idempotency_key=idempotency_key
+            )
+            return True
+
+        recorded, errs = await attempt(run())
+        return RecommendationClickPayload(recorded=bool(recorded), errors=errs)
