@@ -295,6 +295,7 @@ def degraded_command(
     ] = 5.0,
     duration: Annotated[float, typer.Option(min=1, help="Seconds per phase.")] = 20.0,
     delay: Annotated[float, typer.Option(min=0, help="Seconds added to content.")] = 2.0,
+    cycles: Annotated[int, typer.Option(min=1, help="Slowed/recovered rounds.")] = 1,
     out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path(
         "bench-results/degraded"
     ),
@@ -312,6 +313,7 @@ def degraded_command(
         delay=delay,
         users=min(100, graph_users),
         graph_users=graph_users,
+        cycles=cycles,
     )
     result = degraded.run(plan, settings=_settings(data_dir), log=_out.print)
     result["invocation"] = shlex.join(["nova", *sys.argv[1:]])

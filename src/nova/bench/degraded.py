@@ -8,7 +8,9 @@ the content service and everyone who calls it (the gateway and feed)::
                                                 --gRPC--> feed     (nova serve feed)
 
 Two open-loop streams run at once for three phases of equal length — ``baseline``, ``slowed``
-(the proxy delays every chunk by ``--delay`` seconds) and ``recovered``:
+(the proxy delays every chunk by ``--delay`` seconds) and ``recovered`` — and ``--cycles N``
+repeats slowed/recovered N times, summing each phase's figures, so the drift of a shared
+machine averages out instead of landing in one phase:
 
 ``other``   a signed-in profile read that touches only the users service, at ``--rate``;
 ``victim``  a signed-in ``post(id:)`` plus ``viewer`` at ``--victim-rate``: the ``post``
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from nova.bench import probes
-from nova.bench.loadgen import HttpClient, Request, run_step
+from nova.bench.loadgen import HttpClient, Request, StepResult, run_step
 from nova.bench.scenarios import PROFILE, Workload, login_pool
 from nova.bench.stats import Latencies, intended_times
 from nova.platform import embedded
@@ -72,6 +74,9 @@ class DegradedPlan:
         delay: Seconds the proxy adds to every chunk from and to content while ``slowed``.
         users: Users to log in (``bench0`` ..).
         graph_users: Users in the seeded graph.
+        cycles: Slowed/recovered rounds after the baseline; each phase's figures are summed
+            over them, so drift of a shared machine averages out rather than landing in one
+            phase.
     """
 
     rate: float = 50.0
@@ -80,6 +85,7 @@ class DegradedPlan:
     delay: float = 2.0
     users: int = 100
     graph_users: int = 10_000
+    cycles: int = 1
 
 
 @dataclasses.dataclass(slots=True)
@@ -263,37 +269,66 @@ async def _phases(
         return Request("other", body, rng.choice(tokens))
 
     await run_step(client, other, rate=plan.rate, duration=2.0)  # unmeasured warm-up
-    phases: dict[str, Any] = {}
-    for phase in PHASES:
-        proxy.fault = Fault.LATENCY if phase == "slowed" else Fault.NONE
-        before = await probes.scrape(client)
-        victims = _VictimStats()
-        step, _ = await asyncio.gather(
-            run_step(client, other, rate=plan.rate, duration=plan.phase_seconds),
-            _victim_stream(client, plan, workload.post_ids, tokens, victims, rng),
-        )
-        after = await probes.scrape(client)
-        summary = step.latency.summary()
-        phases[phase] = {
-            "other": {
-                "requests": step.requests,
-                "errors": step.error_count,
-                "error_samples": step.error_samples,
-                "latency_ms": dataclasses.asdict(summary),
-            },
-            "victim": victims.as_record(settings.rpc_timeout),
-            "rpc_retries": {
-                key.removeprefix("rpc_client_retries:"): after[key] - before.get(key, 0.0)
-                for key in after
-                if key.startswith("rpc_client_retries:")
-            },
-        }
-        log(
-            f"{phase:>9}: other p50 {summary.p50:.1f} ms p99 {summary.p99:.1f} ms"
-            f" errors {step.error_count}; victim post failed {victims.field_failed}"
-            f"/{victims.answered}, viewer served {victims.rest_served}"
-        )
+    tallies = {phase: _PhaseTally() for phase in PHASES}
+    for cycle in range(plan.cycles):
+        for phase in PHASES:
+            if phase == "baseline" and cycle > 0:
+                continue  # the previous cycle's "recovered" is this one's baseline
+            proxy.fault = Fault.LATENCY if phase == "slowed" else Fault.NONE
+            tally = tallies[phase]
+            before = await probes.scrape(client)
+            step, _ = await asyncio.gather(
+                run_step(client, other, rate=plan.rate, duration=plan.phase_seconds),
+                _victim_stream(client, plan, workload.post_ids, tokens, tally.victims, rng),
+            )
+            tally.add(step, before, await probes.scrape(client))
+            summary = step.latency.summary()
+            log(
+                f"{cycle + 1}/{plan.cycles} {phase:>9}: other p50 {summary.p50:.1f} ms"
+                f" p99 {summary.p99:.1f} ms errors {step.error_count}; victim post failed"
+                f" {tally.victims.field_failed}/{tally.victims.answered} so far"
+            )
+    phases = {name: tally.as_record(settings.rpc_timeout) for name, tally in tallies.items()}
     return {"plan": dataclasses.asdict(plan), "phases": phases, "verdict": _verdict(phases)}
+
+
+@dataclasses.dataclass(slots=True)
+class _PhaseTally:
+    """One phase's measurements, summed over the cycles."""
+
+    latency: Latencies = dataclasses.field(default_factory=Latencies)
+    send_lag: Latencies = dataclasses.field(default_factory=Latencies)
+    requests: int = 0
+    errors: int = 0
+    error_samples: list[str] = dataclasses.field(default_factory=list)
+    victims: _VictimStats = dataclasses.field(default_factory=lambda: _VictimStats())
+    retries: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def add(self, step: StepResult, before: dict[str, float], after: dict[str, float]) -> None:
+        self.latency.merge(step.latency)
+        self.send_lag.merge(step.send_lag)
+        self.requests += step.requests
+        self.errors += step.error_count
+        self.error_samples = (self.error_samples + step.error_samples)[:5]
+        for key, value in after.items():
+            if key.startswith("rpc_client_retries:"):
+                name = key.removeprefix("rpc_client_retries:")
+                self.retries[name] = self.retries.get(name, 0.0) + value - before.get(key, 0.0)
+
+    def as_record(self, deadline: float) -> dict[str, Any]:
+        return {
+            "other": {
+                "requests": self.requests,
+                "errors": self.errors,
+                "error_samples": self.error_samples,
+                "latency_ms": dataclasses.asdict(self.latency.summary()),
+                # The load generator's own delay in sending (its loop also runs the proxy):
+                # when this grows, the latency above is the generator's, not Nova's.
+                "generator_send_lag_p99_ms": self.send_lag.summary().p99,
+            },
+            "victim": self.victims.as_record(deadline),
+            "rpc_retries": self.retries,
+        }
 
 
 async def _victim_stream(
