@@ -48,6 +48,7 @@ PROCESS_WIRING_ONLY = frozenset(
         "nova_rpc_server_request_duration_seconds",
         "nova_rpc_client_requests_total",
         "nova_rpc_client_request_duration_seconds",
+        "nova_rpc_client_retries_total",
         "nova_coalescer_batch_size",
         "nova_singleflight_waiters",
     }
