@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     recs_cache_ttl: int = Field(default=1800, ge=10, le=86_400)
     #: Seconds a recommended-feed miss may spend computing before the chronological feed is served.
     recs_deadline_seconds: float = Field(default=0.5, gt=0, le=30)
+    #: Seconds one user's candidate query may take in the precompute job (its own circuit
+    #: breaker too: a slow background pass neither opens the serving breaker nor is cut off by it).
+    recs_precompute_deadline_seconds: float = Field(default=10.0, gt=0, le=600)
     #: Ranked posts kept per user in the precomputed list.
     recs_list_size: int = Field(default=200, ge=10, le=5_000)
     #: Candidates each recommendation source (friends, trending, affinity, followed) proposes.

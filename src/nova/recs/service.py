@@ -142,6 +142,13 @@ class RecsService:
             "clickhouse-recs",
             resilience.BreakerPolicy(slow_call_seconds=settings.recs_deadline_seconds),
         )
+        #: The precompute job's breaker: background passes run against their own, longer
+        #: deadline, so their slow queries must not open the serving breaker (nor the
+        #: serving breaker's state stop a pass). Bounded concurrency still spares ClickHouse.
+        self.job_breaker = resilience.CircuitBreaker(
+            "clickhouse-recs-jobs",
+            resilience.BreakerPolicy(slow_call_seconds=settings.recs_precompute_deadline_seconds),
+        )
         self._per_user: resilience.Singleflight[tuple[str, uuid.UUID], list[Ranked]] = (
             resilience.Singleflight(name="recs.lists")
         )
@@ -157,23 +164,39 @@ class RecsService:
 
     # -- computing -----------------------------------------------------------------------------
 
-    async def _query(self, sql: str) -> list[list[Any]]:
-        """Run ``sql`` through the breaker, once for identical concurrent texts."""
+    async def _query(self, sql: str, *, job: bool = False) -> list[list[Any]]:
+        """Run ``sql`` through the breaker, once for identical concurrent texts.
+
+        Args:
+            sql: The candidate query.
+            job: For the precompute job: its deadline and breaker, not the serving ones.
+        """
+        breaker = self.job_breaker if job else self.breaker
+        seconds = (
+            self._settings.recs_precompute_deadline_seconds
+            if job
+            else self._settings.recs_deadline_seconds
+        )
 
         async def query() -> list[list[Any]]:
             # Counted here, once the breaker admits the call: a rejected call costs ClickHouse
             # nothing.
             self.counts["clickhouse_queries"] += 1
-            budget = resilience.timeout(self._settings.recs_deadline_seconds)
+            budget = resilience.timeout(seconds)
             return await asyncio.wait_for(self._ch.query(sql), timeout=budget)
 
         async def run() -> list[list[Any]]:
-            return await self.breaker.call(query)
+            return await breaker.call(query)
 
-        return await self._queries.do(sql, run)
+        # A request never joins a job's query (nor the reverse): their deadlines differ.
+        return await self._queries.do(f"job:{sql}" if job else sql, run)
 
-    async def compute(self, actor: Actor) -> list[Ranked]:
+    async def compute(self, actor: Actor, *, job: bool = False) -> list[Ranked]:
         """The viewer's ranked list, from ClickHouse candidates (nothing is stored).
+
+        Args:
+            actor: The viewer.
+            job: Computed by the precompute job (its deadline and breaker, see :meth:`_query`).
 
         Raises:
             errors.UnauthenticatedError: anonymous actor.
@@ -199,7 +222,7 @@ class RecsService:
                 trending_seconds=s.recs_trending_window_seconds,
             )
         )
-        candidates = parse_candidates(await self._query(sql))
+        candidates = parse_candidates(await self._query(sql, job=job))
         liked = await self._content.liked_by_viewer(actor, [c.post_id for c in candidates])
         exclusions = Exclusions(viewer_id=viewer, hidden_authors=hidden, post_ids=liked)
         self.counts["computed"] += 1
@@ -220,7 +243,7 @@ class RecsService:
         Raises:
             Exception: ClickHouse or Redis failures (the job logs and moves on).
         """
-        ranked = await self.compute(actor)
+        ranked = await self.compute(actor, job=True)
         await self._store(actor, ranked)
         return len(ranked)
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from typing_extensions import override
 
-from nova.platform import errors
+from nova.platform import errors, resilience
 from nova.platform.analytics import ClickHouse
 from nova.platform.db import Database, PoolPolicy
 from nova.recs import RecsService, RecsSource
@@ -220,6 +220,40 @@ async def test_clickhouse_slower_than_the_deadline_serves_the_chronological_feed
     assert time.monotonic() - started < 2.0
     assert {p.source for p in pages} == {RecsSource.CHRONOLOGICAL_FALLBACK}
     assert slow.queries == 1
+
+
+async def test_precompute_has_its_own_deadline_and_breaker(
+    stack: Stack, clickhouse: ChdbClickHouse
+) -> None:
+    # given: ClickHouse answers in 0.3 s: slower than serving's 0.1 s, within the job's 5 s
+    w = await world(stack, clickhouse)
+    slow = Counting(clickhouse, delay=0.3)
+    overrides = {"recs_deadline_seconds": 0.1, "recs_precompute_deadline_seconds": 5.0}
+    users = [uid(w["viewer"])] + [uid(await stack.user()) for _ in range(5)]
+
+    # when: the job runs for six users
+    recs = service(stack, slow, **overrides)
+    stored = await recs.precompute_active(users, tenant_id="default")
+
+    # then: every list is stored, and six calls slower than the serving deadline left the
+    # serving breaker closed (through it, they would have opened it: 6 >= 5 slow calls)
+    assert stored == (6, 0)
+    assert recs.breaker.state is resilience.BreakerState.CLOSED
+    assert recs.job_breaker.state is resilience.BreakerState.CLOSED
+    page = await recs.recommended_feed(w["viewer"])
+    assert page.source is RecsSource.RECOMMENDED
+    assert page.items[0].post.id == w["strangers_post"].id
+
+    # when: the serving breaker is open (ClickHouse failing requests), the job still runs
+    opened = service(stack, slow, **overrides)
+    while opened.breaker.state is not resilience.BreakerState.OPEN:
+        opened.breaker.record_failure()
+    before = slow.queries
+    served = await opened.recommended_feed(await stack.user())
+    assert served.source is RecsSource.CHRONOLOGICAL_FALLBACK
+    assert slow.queries == before  # an open serving breaker asks ClickHouse nothing
+    assert await opened.precompute_active(users[:2], tenant_id="default") == (2, 0)
+    assert slow.queries == before + 2
 
 
 async def _outbox(stack: Stack, viewer: Actor) -> list[tuple[str, dict[str, Any]]]:
