@@ -49,6 +49,8 @@ from nova.gateway.http import build_graphql_app
 from nova.platform import cache, errors
 from nova.platform.db import Database, consistency
 from nova.platform.events import EventPipeline
+from nova.platform.observability import exposition
+from nova.platform.observability import metrics as observed
 from nova.platform.rpc import (
     ClientPolicy,
     RpcServer,
@@ -192,6 +194,10 @@ async def open_service(
             definition, events = build_service(
                 name, db=db, redis=redis, settings=settings, remote=remote
             )
+            if events is not None:
+                # This process owns the pipeline: its /metrics shows the outbox and the log.
+                observed.watch_outbox(db)
+                events.export_metrics()
             server = await start_server(
                 [definition], address=address, policy=ServerPolicy.from_settings(settings)
             )
@@ -213,8 +219,15 @@ async def open_service(
 
 
 async def serve(name: ServiceName, settings: Settings, *, address: str) -> None:
-    """Run service ``name`` on ``address`` until SIGTERM/SIGINT, then stop gracefully."""
-    async with open_service(name, settings, address=address) as server:
+    """Run service ``name`` on ``address`` until SIGTERM/SIGINT, then stop gracefully.
+
+    With ``NOVA_METRICS_PORT`` set, ``/metrics`` is served on that port on the same host.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(open_service(name, settings, address=address))
+        if settings.metrics_port is not None:
+            host = address.rsplit(":", 1)[0]
+            await stack.enter_async_context(exposition.listening(host, settings.metrics_port))
         await serve_until_signal(server, grace=settings.rpc_shutdown_grace)
 
 
@@ -234,7 +247,8 @@ def spawn_services(
     """Start one ``nova serve <name>`` child per service, with ``env`` added to ours.
 
     ``env`` carries the engine URLs the parent resolved (engines start once, in the parent);
-    every child gets the same ``NOVA_RPC_*_ADDRESSES``, so peers find each other.
+    every child gets the same ``NOVA_RPC_*_ADDRESSES``, so peers find each other. With
+    ``NOVA_METRICS_PORT`` = P, users serves ``/metrics`` on P, content on P+1, feed on P+2.
     """
     child_env = {
         **os.environ,
@@ -243,9 +257,17 @@ def spawn_services(
         "NOVA_RPC_CONTENT_ADDRESSES": settings.rpc_content_addresses,
         "NOVA_RPC_FEED_ADDRESSES": settings.rpc_feed_addresses,
     }
+
+    def metrics_port(index: int) -> dict[str, str]:
+        # One port each: NOVA_METRICS_PORT for the first service, the next ones after it.
+        if settings.metrics_port is None:
+            return {}
+        return {"NOVA_METRICS_PORT": str(settings.metrics_port + index)}
+
     return {
         name: subprocess.Popen(  # noqa: S603  # our own interpreter and module, no shell
-            [sys.executable, "-m", "nova", "serve", name], env=child_env
+            [sys.executable, "-m", "nova", "serve", name],
+            env={**child_env, **metrics_port(SERVICES.index(name))},
         )
         for name in names
     }

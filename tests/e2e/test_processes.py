@@ -169,6 +169,7 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
     }
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
+    metrics_port = _free_port()  # users; content and feed take the next two
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "nova-up-processes.log"
     children: list[psutil.Process] = []
@@ -185,6 +186,7 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
             OTEL_BSP_SCHEDULE_DELAY="100",
             # Every process writes its counters here; the gateway's /metrics sums them.
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            NOVA_METRICS_PORT=str(metrics_port),
             **rpc,
         )
         parent = _start(env, tmp_path, log)
@@ -200,6 +202,9 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
             response = _gql(base, PUBLISH, token=token, request_id=REQUEST_ID)
             trace_id, spans = _whole_trace(collector, within=30.0)
             scraped = httpx.get(f"{base}/metrics", timeout=10).text
+            # Each service process serves its own /metrics (a cluster scrapes every pod).
+            users_scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+            content_scrape = httpx.get(f"http://127.0.0.1:{metrics_port + 1}/metrics", timeout=10)
             time.sleep(0.5)  # let the children flush their lines of the request
         finally:
             code = _stop(parent, children)
@@ -272,6 +277,12 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
     assert durations.get(labels[1:]) == 1.0
     batches = _samples(scraped, "nova_coalescer_batch_size_count")
     assert batches.get((("name", "users"),), 0) >= 1, batches
+    assert content_scrape.status_code == 200
+    assert _samples(content_scrape.text, "nova_rpc_server_requests_total").get(labels) == 1.0
+    assert users_scrape.status_code == 200
+    # the users process runs the event pipeline: its outbox age and consumer lag
+    assert "nova_outbox_lag_seconds" in users_scrape.text, users_scrape.text
+    assert "nova_events_consumer_lag{" in users_scrape.text, users_scrape.text
 
     assert code == 0, output
     assert _gone(children), "no service process may outlive nova up --processes"
