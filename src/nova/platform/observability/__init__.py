@@ -6,6 +6,7 @@ module            role
 ``logs``          structlog configuration, the field :data:`~logs.VOCABULARY`, ``bound``
 ``tracing``       the OpenTelemetry provider, OTLP export, W3C ``traceparent`` helpers
 ``metrics``       every Prometheus family (bounded labels) and the ``/metrics`` scrape
+``exposition``    ``/metrics`` on its own port for gRPC-only processes (``NOVA_METRICS_PORT``)
 ``middleware``    per-request span, correlation id, access line and HTTP metrics (ASGI)
 ``operations``    per-GraphQL-operation span, RED metrics, business counters
 ``handling``      per-event publish and consumer spans, log context, delivery lag
