@@ -7,28 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import structlog
 import uvicorn
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from nova import server
-from nova.platform.config import LogFormat
-from nova.platform.observability import logs, metrics, tracing
+from nova.platform.observability import logs, metrics
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    import io
+    from collections.abc import AsyncIterator
 
     from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from nova.platform.config import Settings
 
@@ -54,30 +51,6 @@ PROCESS_WIRING_ONLY = frozenset(
     }
 )
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
-    spans = InMemorySpanExporter()
-    tracing.configure(service="nova-test", exporter=spans)
-    try:
-        yield spans
-    finally:
-        tracing.shutdown()
-
-
-@pytest.fixture
-def log_buffer() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    logs.configure(service="nova", fmt=LogFormat.JSON, level="DEBUG", stream=buffer)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        structlog.reset_defaults()
 
 
 @pytest.fixture

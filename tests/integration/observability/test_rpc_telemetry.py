@@ -6,22 +6,17 @@ A real ``grpc.aio`` server (the transport tests' fake users service) and a real
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
-import structlog
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
 from nova.pb import users_pb2 as pb
 from nova.platform import errors
-from nova.platform.config import LogFormat
 from nova.platform.context import Actor
 from nova.platform.observability import logs, tracing
 from nova.platform.rpc import ClientPolicy, RpcTarget, ServerPolicy, start_server
@@ -29,9 +24,11 @@ from nova.users.api import SERVICE_NAME
 from tests.integration.rpc.fakes import FakeUsers
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    import io
+    from collections.abc import AsyncIterator
 
     from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from nova.platform.rpc import RpcServer
 
@@ -41,28 +38,9 @@ ACTOR = Actor.user(uuid.uuid4(), tenant_id="t1", correlation_id="rpc-telemetry-0
 POLICY = ClientPolicy(caller="test", timeout=2.0)
 
 
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
-    spans = InMemorySpanExporter()
-    tracing.configure(service="nova-test", exporter=spans)
-    try:
-        yield spans
-    finally:
-        tracing.shutdown()
-
-
 @pytest.fixture
-def log_buffer() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    logs.configure(service="users", fmt=LogFormat.JSON, level="DEBUG", stream=buffer)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        structlog.reset_defaults()
+def log_service() -> str:
+    return "users"  # the lines of a users process serving gRPC
 
 
 @pytest_asyncio.fixture(loop_scope="session")
