@@ -6,24 +6,22 @@ Drives ``nova.server.build`` under uvicorn on a loopback port, as ``nova up`` se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
-import uvicorn
 from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 
-from nova import server
 from nova.platform.observability import logs, metrics
+from tests.integration.serving import gql, serving, sign_up
 
 if TYPE_CHECKING:
     import io
     from collections.abc import AsyncIterator
 
+    import httpx
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
 #: Keys that only appear on lines logged while handling a request or an event.
@@ -55,53 +52,8 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 @pytest.fixture
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    config = uvicorn.Config(
-        server.build(settings),
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not uv.started:  # noqa: ASYNC110  # uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.01)
-        port = uv.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        uv.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _gql(
-    http: httpx.AsyncClient, query: str, *, token: str | None = None, **headers: str
-) -> dict[str, Any]:
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    response = await http.post("/graphql", json={"query": query}, headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]  # JSON object from the server
-
-
-async def _sign_up(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
-    data = await _gql(
-        http,
-        f'mutation {{ register(username: "{name}", email: "{name}@example.org", '
-        f'password: "{PASSWORD}") {{ user {{ id }} errors {{ code }} }} }}',
-    )
-    login = await _gql(
-        http,
-        f'mutation {{ login(usernameOrEmail: "{name}", password: "{PASSWORD}") '
-        "{ accessToken errors { code } } }",
-    )
-    return data["register"]["user"]["id"], login["login"]["accessToken"]
+    async with serving(settings) as client:
+        yield client
 
 
 async def _publish_traced_post(http: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -146,7 +98,7 @@ def _ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
 async def test_one_published_post_is_one_trace_from_gateway_through_sql_to_consumers(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter, log_buffer: io.StringIO
 ) -> None:
-    _, token = await _sign_up(http, "alice")
+    _, token = await sign_up(http, "alice")
     exporter.clear()
 
     response = await _publish_traced_post(http, token)
@@ -183,8 +135,8 @@ async def test_one_published_post_is_one_trace_from_gateway_through_sql_to_consu
 async def test_every_line_inside_a_request_or_event_handler_carries_trace_and_correlation(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter, log_buffer: io.StringIO
 ) -> None:
-    _, token = await _sign_up(http, "bob")
-    await _gql(http, "{ homeFeed(first: 5) { partial } }", token=token)
+    _, token = await sign_up(http, "bob")
+    await gql(http, "{ homeFeed(first: 5) { partial } }", token=token)
     await _publish_traced_post(http, token)
     await _wait_for_consumers(exporter)
     await asyncio.sleep(0.2)  # let the other consumers log their handling too
@@ -209,8 +161,8 @@ async def test_every_line_inside_a_request_or_event_handler_carries_trace_and_co
 async def test_metrics_expose_the_documented_families_with_bounded_labels(
     http: httpx.AsyncClient, exporter: InMemorySpanExporter
 ) -> None:
-    user_id, token = await _sign_up(http, "carol")
-    await _gql(http, "{ homeFeed(first: 5) { partial } }", token=token)
+    user_id, token = await sign_up(http, "carol")
+    await gql(http, "{ homeFeed(first: 5) { partial } }", token=token)
     await _publish_traced_post(http, token)
     await _wait_for_consumers(exporter)
 

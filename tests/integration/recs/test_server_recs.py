@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from nova import server
 from nova.gateway import relay
 from nova.platform.analytics import shared
 from nova.recs.jobs import precompute_tenant
 from nova.runtime import open_runtime
+from tests.integration.serving import gql, serving, sign_up
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
+    import httpx
     import redis.asyncio as aioredis
 
     from nova.platform.analytics import ChdbClickHouse
@@ -28,39 +24,14 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery"
 FEED = (
     "{ recommendedFeed(first: 10) { source pageInfo { hasNextPage } "
     "edges { node { id body } reason { sources score parts { name value } } } } }"
 )
 
 
-async def _gql(http: httpx.AsyncClient, query: str, token: str | None = None) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await http.post("/graphql", json={"query": query}, headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]  # JSON object from the server
-
-
-async def _user(http: httpx.AsyncClient, name: str) -> tuple[str, str]:
-    data = await _gql(
-        http,
-        f'mutation {{ register(username: "{name}", email: "{name}@example.org", '
-        f'password: "{PASSWORD}") {{ user {{ id }} errors {{ code }} }} }}',
-    )
-    assert data["register"]["errors"] == []
-    login = await _gql(
-        http,
-        f'mutation {{ login(usernameOrEmail: "{name}", password: "{PASSWORD}") '
-        "{ accessToken errors { code } } }",
-    )
-    return data["register"]["user"]["id"], login["login"]["accessToken"]
-
-
 async def _post(http: httpx.AsyncClient, body: str, token: str) -> str:
-    data = await _gql(
+    data = await gql(
         http,
         f'mutation {{ createPost(body: "{body}") {{ post {{ id }} errors {{ code }} }} }}',
         token,
@@ -70,28 +41,8 @@ async def _post(http: httpx.AsyncClient, body: str, token: str) -> str:
 
 
 async def _do(http: httpx.AsyncClient, mutation: str, token: str) -> None:
-    data = await _gql(http, f"mutation {{ {mutation} {{ errors {{ code }} }} }}", token)
+    data = await gql(http, f"mutation {{ {mutation} {{ errors {{ code }} }} }}", token)
     assert next(iter(data.values()))["errors"] == []
-
-
-@contextlib.asynccontextmanager
-async def _serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    config = uvicorn.Config(
-        server.build(settings), host="127.0.0.1", port=0, lifespan="on", log_level="warning"
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not uv.started:  # noqa: ASYNC110  # uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.01)
-        port = uv.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        uv.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _wait_for_likes(ch: ChdbClickHouse, count: int) -> None:
@@ -131,15 +82,15 @@ async def test_recommended_feed_through_the_http_app(
         }
     )
     path = chdb_engine.url.removeprefix("chdb://")
-    async with _serving(settings) as http:
+    async with serving(settings) as http:
         # One chdb session per process: the engine, /healthz and the runtime share it.
         health = (await http.get("/healthz")).json()
         assert health["checks"]["clickhouse"]["status"] == "ok", health
         assert shared.holders(path) >= 3
 
-        alice_id, alice = await _user(http, "alice")
-        bob_id, bob = await _user(http, "bob")
-        carol_id, carol = await _user(http, "carol")
+        alice_id, alice = await sign_up(http, "alice")
+        bob_id, bob = await sign_up(http, "bob")
+        carol_id, carol = await sign_up(http, "carol")
         await _do(http, f'follow(userId: "{alice_id}")', bob)
         await _do(http, f'follow(userId: "{carol_id}")', alice)
         alice_post = await _post(http, "from alice", alice)
@@ -157,7 +108,7 @@ async def test_recommended_feed_through_the_http_app(
         assert report.failed == 0
         assert await redis_client.exists(key) == 1
 
-        feed = (await _gql(http, FEED, bob))["recommendedFeed"]
+        feed = (await gql(http, FEED, bob))["recommendedFeed"]
         assert feed["source"] == "RECOMMENDED"
         by_id = {e["node"]["id"]: e for e in feed["edges"]}
         assert carol_post in by_id
@@ -165,7 +116,7 @@ async def test_recommended_feed_through_the_http_app(
         reason = by_id[carol_post]["reason"]
         assert "friends_engaged" in reason["sources"]
         assert reason["score"] == pytest.approx(sum(p["value"] for p in reason["parts"]))
-        click = await _gql(
+        click = await gql(
             http,
             f'mutation {{ recordRecommendationClick(postId: "{carol_post}") '
             "{ recorded errors { code } } }",
@@ -193,7 +144,7 @@ async def test_recommended_feed_through_the_http_app(
         monkeypatch.setattr(shared.acquire(path), "query", failing)
         shared.release(path)
         await redis_client.delete(key)
-        fallback = (await _gql(http, FEED, bob))["recommendedFeed"]
+        fallback = (await gql(http, FEED, bob))["recommendedFeed"]
         assert fallback["source"] == "CHRONOLOGICAL_FALLBACK"
         assert [e["node"]["body"] for e in fallback["edges"]] == ["from alice"]
         assert all(e["reason"] is None for e in fallback["edges"])
