@@ -303,7 +303,7 @@ class _PhaseTally:
     requests: int = 0
     errors: int = 0
     error_samples: list[str] = dataclasses.field(default_factory=list)
-    victims: _VictimStats = dataclasses.field(default_factory=lambda: _VictimStats())
+    victims: _VictimStats = dataclasses.field(default_factory=_VictimStats)
     retries: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def add(self, step: StepResult, before: dict[str, float], after: dict[str, float]) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import logging
 from typing import TYPE_CHECKING
 
 import pytest
-import structlog
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from nova.platform.config import LogFormat
-from nova.platform.observability import logs, tracing
+from nova.platform.observability import tracing
+from tests.capture import json_log_lines
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Iterator
 
 
@@ -37,13 +35,5 @@ def log_service() -> str:
 @pytest.fixture
 def log_buffer(log_service: str) -> Iterator[io.StringIO]:
     """The test's log lines, JSON at DEBUG; the previous logging set-up is restored after."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    logs.configure(service=log_service, fmt=LogFormat.JSON, level="DEBUG", stream=buffer)
-    try:
+    with json_log_lines(log_service) as buffer:
         yield buffer
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        structlog.reset_defaults()

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from typing import TYPE_CHECKING
 
 import pytest
-import structlog
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from nova.platform.config import LogFormat
-from nova.platform.observability import logs, tracing
+from nova.platform.observability import tracing
+from tests.capture import json_log_lines
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Iterator
 
 
@@ -38,16 +36,8 @@ def spans(_session_spans: InMemorySpanExporter) -> InMemorySpanExporter:
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     """JSON log lines of this test, at DEBUG."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    logs.configure(service="nova-test", fmt=LogFormat.JSON, level="DEBUG", stream=buffer)
-    try:
+    with json_log_lines("nova-test") as buffer:
         yield buffer
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        structlog.reset_defaults()
 
 
 def parse_lines(buffer: io.StringIO) -> list[dict[str, object]]:

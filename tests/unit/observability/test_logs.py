@@ -7,22 +7,14 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from nova.platform.config import LogFormat
 from nova.platform.observability import logs
+from tests.capture import json_log_lines
 
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    logs.configure(service="nova-test", fmt=LogFormat.JSON, level="INFO", stream=buffer)
-    try:
+    with json_log_lines("nova-test", level="INFO") as buffer:
         yield buffer
-    finally:
-        root.handlers[:], _ = saved
-        root.setLevel(saved[1])
-        structlog.reset_defaults()
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
