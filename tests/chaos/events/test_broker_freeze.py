@@ -12,7 +12,7 @@ import pytest
 
 from nova.analytics_sink import AnalyticsSink
 from nova.platform import analytics
-from nova.platform.embedded import EmbeddedClickHouse, EmbeddedRedis
+from nova.platform.embedded import EmbeddedRedis
 from nova.platform.events import ConsumerPolicy, ConsumerRunner, Event, outbox, redis_log
 
 from ._harness import kill, start_relay, unpublished
@@ -37,17 +37,6 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         if server.pid:
             os.kill(server.pid, signal.SIGCONT)
         server.stop()
-
-
-@pytest.fixture
-def clickhouse(tmp_path: Path) -> Iterator[Any]:
-    """A chdb session for this test only: a process has one, and other tests need it after."""
-    engine = EmbeddedClickHouse(tmp_path / "ch")
-    engine.start()
-    try:
-        yield engine.session
-    finally:
-        engine.stop()
 
 
 def _liked(i: int) -> Event:

@@ -18,7 +18,6 @@ import pytest
 
 from nova.analytics_sink import AnalyticsSink
 from nova.platform import analytics
-from nova.platform.embedded import EmbeddedClickHouse
 from nova.platform.events import (
     BloomFilter,
     BloomPolicy,
@@ -30,9 +29,6 @@ from nova.platform.events import (
 from nova.platform.ids import new_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
     import redis.asyncio as aioredis
 
     from nova.platform.db import Database
@@ -40,17 +36,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 POLICY = ConsumerPolicy(batch_size=100, wait=0.05, redeliver_after=0.05, max_attempts=3)
-
-
-@pytest.fixture
-def clickhouse(tmp_path: Path) -> Iterator[Any]:
-    """A chdb session for this test only: a process has one, and other tests need it after."""
-    engine = EmbeddedClickHouse(tmp_path / "ch")
-    engine.start()
-    try:
-        yield engine.session
-    finally:
-        engine.stop()
 
 
 def _event(event_type: str, i: int, **extra: object) -> StoredEvent:
