@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     recs_lookback_seconds: int = Field(default=7 * 86_400, ge=60)
     #: Seconds of tenant engagement that make a post trending.
     recs_trending_window_seconds: int = Field(default=86_400, ge=60)
+    #: Hours during which a post shown (or clicked) in a viewer's recommended feed is left out
+    #: of their next computed list; 0 recommends seen posts again.
+    recs_seen_lookback_hours: float = Field(default=72.0, ge=0, le=30 * 24)
     #: Hours after which an engagement counts half in a post's velocity score.
     recs_engagement_half_life_hours: float = Field(default=6.0, gt=0)
     #: Hours after which a post's recency score halves.

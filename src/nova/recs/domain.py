@@ -125,7 +125,9 @@ class Exclusions:
     Attributes:
         viewer_id: The viewer (their own posts are excluded).
         hidden_authors: Blocked either way, or muted.
-        post_ids: Already liked or seen, deleted, or not visible to the viewer.
+        post_ids: Already liked, deleted, or not visible to the viewer. (Posts the viewer
+            was already shown never get here: the candidate query leaves them out, before
+            each source's cap, see ``nova.recs.store.CandidateQuery.seen_seconds``.)
     """
 
     viewer_id: uuid.UUID

@@ -194,6 +194,10 @@ class RecsService:
     async def compute(self, actor: Actor, *, job: bool = False) -> list[Ranked]:
         """The viewer's ranked list, from ClickHouse candidates (nothing is stored).
 
+        Posts the viewer was shown or clicked in the last ``recs_seen_lookback_hours`` are left
+        out here, and only here: a list already stored keeps the posts its pages showed, so
+        ``r:<offset>`` cursors stay valid until the list is replaced.
+
         Args:
             actor: The viewer.
             job: Computed by the precompute job (its deadline and breaker, see :meth:`_query`).
@@ -220,6 +224,9 @@ class RecsService:
                 per_source=s.recs_candidates_per_source,
                 lookback_seconds=s.recs_lookback_seconds,
                 trending_seconds=s.recs_trending_window_seconds,
+                # In the same query, not a second one: one ClickHouse call per compute,
+                # coalesced like before, and a seen post frees its source's slot.
+                seen_seconds=round(s.recs_seen_lookback_hours * 3600),
             )
         )
         candidates = parse_candidates(await self._query(sql, job=job))

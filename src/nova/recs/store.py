@@ -5,9 +5,11 @@ rendered from :class:`uuid.UUID` and the tenant is quoted with :func:`quote`.
 
 What ClickHouse excludes: deleted posts (``feed_candidates FINAL`` keeps the highest version,
 a deletion), the viewer's own posts, posts the viewer has liked (likes minus unlikes) or
-commented on, and posts whose visibility the viewer cannot have (private; followers-only of
-someone not followed). Blocks, mutes and exact visibility are the service's job (users and
-content clients), because ClickHouse does not hold the social graph's current state.
+commented on, posts whose visibility the viewer cannot have (private; followers-only of
+someone not followed), and posts the viewer was already shown (``recommendation_events``,
+see :attr:`CandidateQuery.seen_seconds`). Blocks, mutes and exact visibility are the service's
+job (users and content clients), because ClickHouse does not hold the social graph's current
+state.
 """
 
 from __future__ import annotations
@@ -22,12 +24,21 @@ from nova.recs.domain import Candidate, Source
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["CandidateQuery", "active_users_sql", "candidates_sql", "parse_candidates", "quote"]
+__all__ = [
+    "MAX_SEEN",
+    "CandidateQuery",
+    "active_users_sql",
+    "candidates_sql",
+    "parse_candidates",
+    "quote",
+]
 
 #: Most engagement ages per post sent back for the velocity score.
 MAX_AGES = 500
 #: Most authors the affinity source reads recent posts of.
 AFFINITY_AUTHORS = 20
+#: Most already-seen posts (the viewer's latest impressions) a candidate query leaves out.
+MAX_SEEN = 5_000
 # Matches no id: keeps ``IN (...)`` valid when the viewer follows nobody.
 _NOBODY = "'-'"
 
@@ -43,7 +54,14 @@ def _ids(ids: Sequence[uuid.UUID]) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CandidateQuery:
-    """What one viewer's candidate query needs."""
+    """What one viewer's candidate query needs.
+
+    Attributes:
+        seen_seconds: Leave out the posts the viewer was shown (a ``RecommendationsServed``
+            row) or opened (``RecommendationClicked``) in the last ``seen_seconds`` before
+            ``now``, at most the :data:`MAX_SEEN` latest; 0 leaves nothing out (and the query
+            does not read ``recommendation_events``).
+    """
 
     tenant_id: str
     viewer_id: uuid.UUID
@@ -52,6 +70,25 @@ class CandidateQuery:
     per_source: int = 200
     lookback_seconds: int = 7 * 86_400
     trending_seconds: int = 86_400
+    seen_seconds: int = 0
+
+
+def _unseen(q: CandidateQuery) -> str:
+    """``AND post_id NOT IN (<the viewer's recently seen posts>)``; empty when disabled.
+
+    Each source filters with it before its ``LIMIT``, so a seen post frees its slot for the
+    next-best unseen one instead of shrinking the list. The range read is a prefix of the
+    table's sort key ``(tenant_id, user_id, ...)``. Rows written twice (no ``FINAL``) name the
+    same post, so they do not change the set.
+    """
+    if q.seen_seconds <= 0:
+        return ""
+    return f"""AND post_id NOT IN (
+            SELECT post_id FROM recommendation_events
+            WHERE tenant_id = {quote(q.tenant_id)} AND user_id = '{q.viewer_id}'
+              AND event_type IN ('RecommendationsServed', 'RecommendationClicked')
+              AND occurred_at >= now_ts - toIntervalSecond({int(q.seen_seconds)})
+            GROUP BY post_id ORDER BY max(occurred_at) DESC, post_id DESC LIMIT {MAX_SEEN})"""  # noqa: S608  # a UUID, an int, a quote()d string
 
 
 def candidates_sql(q: CandidateQuery) -> str:
@@ -67,6 +104,7 @@ def candidates_sql(q: CandidateQuery) -> str:
     since = f"now_ts - toIntervalSecond({int(q.lookback_seconds)})"
     trend_since = f"now_ts - toIntervalSecond({int(q.trending_seconds)})"
     engaged = "event_type IN ('Liked', 'Commented')"
+    unseen = _unseen(q)
     return f"""
 WITH toDateTime64('{now}', 6, 'UTC') AS now_ts
 SELECT
@@ -80,17 +118,17 @@ FROM (
     SELECT post_id, 'friends_engaged' AS source FROM (
         SELECT post_id, count() AS n FROM engagement_events FINAL
         WHERE tenant_id = {t} AND {engaged} AND user_id IN ({follows})
-          AND occurred_at >= {since}
+          AND occurred_at >= {since} {unseen}
         GROUP BY post_id ORDER BY n DESC, post_id DESC LIMIT {k})
     UNION ALL
     SELECT post_id, 'trending' AS source FROM (
         SELECT post_id, count() AS n FROM engagement_events FINAL
-        WHERE tenant_id = {t} AND {engaged} AND occurred_at >= {trend_since}
+        WHERE tenant_id = {t} AND {engaged} AND occurred_at >= {trend_since} {unseen}
         GROUP BY post_id ORDER BY n DESC, post_id DESC LIMIT {k})
     UNION ALL
     SELECT post_id, 'affinity' AS source FROM (
         SELECT post_id FROM feed_candidates FINAL
-        WHERE tenant_id = {t} AND deleted = 0 AND created_at >= {since}
+        WHERE tenant_id = {t} AND deleted = 0 AND created_at >= {since} {unseen}
           AND user_id IN (
             SELECT author_id FROM engagement_events FINAL
             WHERE tenant_id = {t} AND {engaged} AND user_id = {v} AND author_id != {v}
@@ -101,7 +139,7 @@ FROM (
     SELECT post_id, 'followed' AS source FROM (
         SELECT post_id FROM feed_candidates FINAL
         WHERE tenant_id = {t} AND deleted = 0 AND user_id IN ({follows})
-          AND created_at >= {since}
+          AND created_at >= {since} {unseen}
         ORDER BY created_at DESC, post_id DESC LIMIT {k})
 ) AS c
 INNER JOIN (

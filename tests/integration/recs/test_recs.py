@@ -131,6 +131,7 @@ async def world(stack: Stack, ch: ClickHouse) -> dict[str, Any]:
     await stack.drain()
     return {
         "viewer": viewer,
+        "friend": friend,
         "friends_post": friends_post,
         "strangers_post": strangers_post,
         "blocked_post": blocked_post,
