@@ -44,7 +44,10 @@ class Backoff:
         if self.failures == self.threshold:
             self.opened += 1
             logger.warning("%s: circuit open after %d failures: %r", self.name, self.failures, exc)
-        delay = min(self.cap, self.base * 2.0 ** (self.failures - 1))
+        # The exponent stops growing once the cap is reached: 2.0 ** 1024 overflows a float, and
+        # an outage of hours is thousands of failures.
+        doublings = min(self.failures - 1, 60)
+        delay = min(self.cap, self.base * 2.0**doublings)
         # Full jitter in [delay/2, delay]: many relays must not retry in lock-step.
         return delay / 2 + random.random() * delay / 2  # noqa: S311  # jitter, not crypto
 

@@ -237,8 +237,11 @@ class Relay:
                 delay = await self._step()
                 if delay:
                     self._wake.clear()
+                    # Backing off after a failure, a commit's NOTIFY must not cut the wait
+                    # short: under a write burst that is a busy loop against a dead broker.
+                    wakers = (stop,) if self._backoff.failures else (stop, self._wake)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_first(stop, self._wake), timeout=delay)
+                        await asyncio.wait_for(_first(*wakers), timeout=delay)
         finally:
             await self.close()
 
