@@ -20,6 +20,7 @@ from nova.platform.events import audit, inbox, outbox, replay
 from nova.platform.events.bloom import BloomFilter, BloomPolicy
 from nova.platform.events.consumer import (
     Applying,
+    BatchHandler,
     Consumer,
     ConsumerPolicy,
     ConsumerRunner,
@@ -35,6 +36,7 @@ from nova.platform.events.worker import Handler, OutboxWorker
 
 __all__ = [
     "Applying",
+    "BatchHandler",
     "BloomFilter",
     "BloomPolicy",
     "Consumer",

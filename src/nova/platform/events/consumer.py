@@ -23,6 +23,11 @@ A handler raising :class:`~nova.platform.errors.UnavailableError` says a depende
 not that the event is bad: that delivery and the rest of the batch are handed back uncounted
 (``EventLog.defer``) and the runner pauses with capped backoff. An outage of any length
 therefore acknowledges and dead-letters nothing; the backlog applies when it ends.
+
+A :class:`BatchHandler` applies the events of its types with one effect per fetched batch
+(one ``INSERT`` instead of one per event): each event is dedup-checked, claimed and fenced as
+above in the batch's transaction, and the handler's ``apply`` runs once, before the commit, with
+the events that passed. Its table says how its failures are isolated.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
 
@@ -42,16 +47,17 @@ from nova.platform import errors
 from nova.platform.cache import REDIS_ERRORS
 from nova.platform.events import inbox
 from nova.platform.events._backoff import Backoff
+from nova.platform.events.envelope import StoredEvent
 from nova.platform.observability import handling, metrics
 
 if TYPE_CHECKING:
     from nova.platform.db import Database
     from nova.platform.events.bloom import BloomFilter
-    from nova.platform.events.envelope import StoredEvent
     from nova.platform.events.log import Delivery, EventLog
 
 __all__ = [
     "Applying",
+    "BatchHandler",
     "Consumer",
     "ConsumerPolicy",
     "ConsumerRunner",
@@ -61,6 +67,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +99,45 @@ def plain(handler: Callable[[StoredEvent], Awaitable[None]]) -> EventHandler:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BatchHandler(Generic[T]):
+    """One effect for all the events of ``types`` in a fetched batch (e.g. one ``INSERT``).
+
+    Per event, the runner calls ``prepare`` (pure, e.g. build the rows) before any SQL of that
+    event; then, in the transaction that claims the batch, ``apply`` once with the values of
+    the events that passed dedup and fence, in log order. ``apply`` must be all or nothing, and
+    idempotent outside PostgreSQL (a crash before the commit repeats it).
+
+    ==============================  ===========================================================
+    what fails                      what the runner does
+    ==============================  ===========================================================
+    ``prepare`` raises for one      that event alone counts a failed attempt (dead letter
+    event                           after ``max_attempts``); the batch applies without it
+    ``apply`` raises                rolls the batch back and hands it all back uncounted (a
+    ``UnavailableError``            dependency is down, as for per-event handlers)
+    ``apply`` raises anything else  rolls the batch back and applies it again event by event,
+                                    ``apply`` with one value each, isolating the culprit
+    ==============================  ===========================================================
+
+    Example:
+        >>> Consumer(  # doctest: +SKIP
+        ...     "analytics",
+        ...     handlers={},
+        ...     batch=BatchHandler(frozenset({"Liked"}), prepare=to_rows, apply=insert_rows),
+        ... )
+
+    Attributes:
+        types: Event types it applies; none of them may also have per-event handlers.
+        prepare: Event → what ``apply`` needs; raising rejects that event (a poison event).
+        apply: Apply the values of one batch (or of one event, when isolating a failure) on
+            the transaction that claims their events.
+    """
+
+    types: frozenset[str]
+    prepare: Callable[[StoredEvent], T]
+    apply: Callable[[Sequence[T], asyncpg.Connection], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Consumer:
     """A named consumer: its group in the log and its key in the exact store.
 
@@ -103,12 +150,30 @@ class Consumer:
             failures are isolated as usual, but non-PostgreSQL effects of the events before the
             failing one run twice. Only for quick handlers that need no earlier event's effect
             committed (the transaction and its fence locks are held for the whole batch).
+        batch: Applies its event types once per fetched batch; implies ``batched``.
+
+    Raises:
+        ValueError: an event type has both per-event handlers and the batch handler.
     """
 
     name: str
     handlers: Mapping[str, Sequence[EventHandler]]
     fenced: frozenset[str] = frozenset()
     batched: bool = False
+    batch: BatchHandler[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and (both := self.batch.types.intersection(self.handlers)):
+            raise ValueError(
+                f"{self.name}: {sorted(both)} have per-event handlers and the batch handler;"
+                " give each event type one of them"
+            )
+
+    def handles(self, event_type: str) -> bool:
+        """True when this consumer applies ``event_type`` (it acknowledges others unseen)."""
+        if self.batch is not None and event_type in self.batch.types:
+            return True
+        return bool(self.handlers.get(event_type))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,6 +199,7 @@ class ConsumerStats:
     failures: int = 0
     dead_letters: int = 0
     deferred: int = 0
+    rolled_back: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,6 +208,14 @@ class _Outcome:
 
     kind: Literal["duplicate", "stale", "applied"]
     false_positive: bool = False
+
+
+class _RejectedError(Exception):
+    """A batch handler's ``prepare`` refused an event (a poison event); ``error`` says why."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.error = error
 
 
 class ConsumerRunner:
@@ -207,7 +281,7 @@ class ConsumerRunner:
                 await self._dead_letter(
                     delivery, delivery.last_error or "attempts exhausted (consumer died)"
                 )
-            elif not self.consumer.handlers.get(delivery.event.event_type):
+            elif not self.consumer.handles(delivery.event.event_type):
                 # Not ours: no transaction, and no record (it would move fences past events
                 # this consumer does handle).
                 with handling.handling(delivery.event, consumer=name):
@@ -215,7 +289,8 @@ class ConsumerRunner:
             else:
                 todo.append((delivery, maybe_seen))
         if todo:
-            apply = self._apply_batch if self.consumer.batched else self._apply
+            batched = self.consumer.batched or self.consumer.batch is not None
+            apply = self._apply_batch if batched else self._apply
             done += await apply(todo)
         if not self.pause and done:
             self._outage.success()
@@ -226,25 +301,50 @@ class ConsumerRunner:
         return len(deliveries)
 
     async def _apply_batch(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:
-        """All of ``todo`` in one transaction; if any event fails, redo them one by one.
+        """All of ``todo`` in one transaction, with one batch ``apply``; isolate failures.
 
-        The optimistic pass has no savepoints (they would cost two round trips per event); a
-        failure rolls the whole batch back, and :meth:`_apply` then isolates it. Non-PostgreSQL
-        effects of the events before the failing one run twice, as after any crash.
+        The optimistic pass has no savepoints (they would cost two round trips per event). An
+        event the batch handler rejects runs no SQL, so the others commit without it. A
+        dependency down hands the whole batch back uncounted (nothing of it committed). Any
+        other failure rolls the batch back and :meth:`_apply` redoes it event by event, which
+        isolates the failure; non-PostgreSQL effects of the events before it run twice, as
+        after any crash.
         """
-        name = self.consumer.name
+        name, batch = self.consumer.name, self.consumer.batch
+        outcomes: list[_Outcome] = []
+        rejected: list[tuple[Delivery, Exception]] = []
+        values: list[Any] = []
         try:
             async with self._db.write() as conn:
-                outcomes = []
                 for delivery, maybe_seen in todo:
-                    with handling.handling(delivery.event, consumer=name):
-                        outcomes.append(await self._process(delivery, maybe_seen, conn=conn))
+                    try:
+                        with handling.handling(delivery.event, consumer=name):
+                            outcome = await self._process(
+                                delivery, maybe_seen, conn=conn, into=values
+                            )
+                    except _RejectedError as exc:
+                        rejected.append((delivery, exc.error))
+                    else:
+                        outcomes.append(outcome)
+                if batch is not None and values:
+                    await batch.apply(values, conn)
+        except errors.UnavailableError as exc:
+            for delivery, error in rejected:
+                await self._fail(delivery, error)
+            failed = {delivery.position for delivery, _ in rejected}
+            if rest := [d for d, _ in todo if d.position not in failed]:
+                await self._defer(rest, exc)
+            return []
         except Exception as exc:  # noqa: BLE001  # isolate the failure event by event
             logger.info("%s: batch rolled back (%r); applying it event by event", name, exc)
+            self.stats.rolled_back += 1
             return await self._apply(todo)
+        for delivery, error in rejected:
+            await self._fail(delivery, error)
         for outcome in outcomes:
             self._count(outcome)
-        return [delivery for delivery, _ in todo]
+        failed = {delivery.position for delivery, _ in rejected}
+        return [delivery for delivery, _ in todo if delivery.position not in failed]
 
     async def _apply(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:
         """Each delivery in its own transaction; return those done (applied or skipped)."""
@@ -259,15 +359,20 @@ class ConsumerRunner:
                 await self._defer([d for d, _ in todo[index:]], exc)
                 break
             except Exception as exc:  # noqa: BLE001  # any handler error: retry, then DLQ
-                self.stats.failures += 1
-                logger.warning("%s: event %s failed: %r", name, delivery.event.event_id, exc)
-                await self._log.record_failure(name, delivery.position, repr(exc))
-                if delivery.attempts >= self.policy.max_attempts:
-                    await self._dead_letter(delivery, repr(exc))
+                await self._fail(delivery, exc.error if isinstance(exc, _RejectedError) else exc)
                 continue
             self._count(outcome)
             done.append(delivery)
         return done
+
+    async def _fail(self, delivery: Delivery, exc: Exception) -> None:
+        """Count a failed attempt at ``delivery``: retried later, dead-lettered after the last."""
+        name = self.consumer.name
+        self.stats.failures += 1
+        logger.warning("%s: event %s failed: %r", name, delivery.event.event_id, exc)
+        await self._log.record_failure(name, delivery.position, repr(exc))
+        if delivery.attempts >= self.policy.max_attempts:
+            await self._dead_letter(delivery, repr(exc))
 
     async def _dead_letter(self, delivery: Delivery, error: str) -> None:
         await self._log.dead_letter(self.consumer.name, delivery, error)
@@ -312,10 +417,24 @@ class ConsumerRunner:
         return answers
 
     async def _process(
-        self, delivery: Delivery, maybe_seen: bool, *, conn: asyncpg.Connection
+        self,
+        delivery: Delivery,
+        maybe_seen: bool,
+        *,
+        conn: asyncpg.Connection,
+        into: list[Any] | None = None,
     ) -> _Outcome:
-        """Dedup, fence and apply one event on ``conn``, inside its transaction."""
+        """Dedup, fence and apply one event on ``conn``, inside its transaction.
+
+        An event of the batch handler is prepared before any SQL (so a rejection, raised as
+        :class:`_RejectedError`, leaves the transaction untouched). Once it passes dedup and fence
+        its value joins ``into``, for the batch's ``apply``, or is applied here without ``into``.
+        """
         event, name = delivery.event, self.consumer.name
+        batch = self.consumer.batch
+        if batch is not None and event.event_type not in batch.types:
+            batch = None
+        value = _prepare(batch, event) if batch is not None else None
         if maybe_seen and await inbox.seen(conn, consumer=name, event_id=event.event_id):
             return _Outcome("duplicate")
         if not await inbox.claim(conn, consumer=name, event_id=event.event_id):
@@ -324,8 +443,12 @@ class ConsumerRunner:
         if previous is not None and previous >= event.aggregate_version:
             return _Outcome("stale", false_positive=maybe_seen)
         applying = Applying(conn, previous, delivery.attempts)
-        for handler in self.consumer.handlers[event.event_type]:
+        for handler in self.consumer.handlers.get(event.event_type, ()):
             await handler(event, applying)
+        if batch is not None and into is not None:
+            into.append(value)
+        elif batch is not None:
+            await batch.apply([value], conn)
         return _Outcome("applied", false_positive=maybe_seen)
 
     async def _fence(self, conn: asyncpg.Connection, event: StoredEvent) -> int | None:
@@ -382,3 +505,11 @@ class ConsumerRunner:
                 if self.pause:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=self.pause)
+
+
+def _prepare(batch: BatchHandler[T], event: StoredEvent) -> T:
+    """``batch.prepare(event)``; any error it raises rejects the event (:class:`_RejectedError`)."""
+    try:
+        return batch.prepare(event)
+    except Exception as exc:
+        raise _RejectedError(exc) from exc
