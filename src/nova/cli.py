@@ -90,9 +90,14 @@ def up(
     # Bind before starting anything: a taken port is the commonest mistake and costs nothing
     # to detect, and handing the bound socket to uvicorn leaves no window for a race.
     listener = _bind(settings.host, settings.port)
-    with listener, embedded.Engines(settings) as engines:
+    # With --processes an embedded ClickHouse (chdb, in-process only) belongs to the recs child.
+    only = ("postgres", "redis") if processes else None
+    with listener, embedded.Engines(settings, only=only) as engines:
         endpoints = engines.start()
         _print_endpoints(endpoints, settings)
+        if processes and not endpoints.clickhouse_url:
+            where = settings.data_dir.absolute() / "clickhouse"
+            _out.print(f"{'clickhouse':<10} embedded in the recs process, data in {where}")
         settings = endpoints.apply(settings)
         applied = asyncio.run(
             _prepare(endpoints, connect_timeout=settings.database_connect_timeout)
@@ -235,14 +240,7 @@ def doctor() -> None:
     with embedded.Engines(settings) as engines:
         endpoints = engines.start()
         urls = _urls(endpoints)
-        probes: dict[str, Callable[..., Awaitable[Probe]]] = {
-            "postgres": health.probe_postgres,
-            "redis": health.probe_redis,
-            "clickhouse": health.probe_clickhouse,
-        }
-        results = asyncio.run(
-            _gather({n: probes[n](urls[n], connect_timeout=timeout) for n in urls})
-        )
+        results = asyncio.run(_probe_all(urls, connect_timeout=timeout))
     table = Table(title="nova doctor")
     for column in ("engine", "mode", "address", "version", "rtt ms", "status"):
         # fold, not ellipsis: a truncated address is useless when the table is piped.
@@ -332,11 +330,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _urls(endpoints: embedded.EngineEndpoints) -> dict[str, str]:
-    return {
+    """The engines' URLs; an engine this process does not start or know of is left out."""
+    urls = {
         "postgres": endpoints.database_url,
         "redis": endpoints.redis_url,
         "clickhouse": endpoints.clickhouse_url,
     }
+    return {name: url for name, url in urls.items() if url}
 
 
 def _print_endpoints(endpoints: embedded.EngineEndpoints, settings: config.Settings) -> None:
@@ -350,27 +350,26 @@ def _print_endpoints(endpoints: embedded.EngineEndpoints, settings: config.Setti
         _out.print(f"{name:<10} {mask_url(url)} ({where})")
 
 
-async def _gather(calls: dict[str, Awaitable[Probe]]) -> dict[str, Probe | BaseException]:
+async def _probe_all(
+    urls: dict[str, str], *, connect_timeout: float
+) -> dict[str, Probe | BaseException]:
+    """Probe every engine in ``urls`` at once; a failure is returned, not raised."""
+    from nova.gateway import health
+
+    probes: dict[str, Callable[..., Awaitable[Probe]]] = {
+        "postgres": health.probe_postgres,
+        "redis": health.probe_redis,
+        "clickhouse": health.probe_clickhouse,
+    }
+    calls = {name: probes[name](url, connect_timeout=connect_timeout) for name, url in urls.items()}
     results = await asyncio.gather(*calls.values(), return_exceptions=True)
     return dict(zip(calls, results, strict=True))
 
 
 async def _prepare(endpoints: embedded.EngineEndpoints, *, connect_timeout: float) -> list[str]:
     """Check that every engine answers (naming the setting when not), then migrate."""
-    from nova.gateway import health
-
-    urls = _urls(endpoints)
-    results = await _gather(
-        {
-            "postgres": health.probe_postgres(urls["postgres"], connect_timeout=connect_timeout),
-            "redis": health.probe_redis(urls["redis"], connect_timeout=connect_timeout),
-            "clickhouse": health.probe_clickhouse(
-                urls["clickhouse"], connect_timeout=connect_timeout
-            ),
-        }
-    )
-    for name in ENGINE_NAMES:
-        result = results[name]
+    results = await _probe_all(_urls(endpoints), connect_timeout=connect_timeout)
+    for name, result in results.items():
         if isinstance(result, BaseException):
             raise _as_nova_error(result, setting=_SETTING_OF[name])
     return await _migrate(endpoints.database_url)

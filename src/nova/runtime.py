@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["Runtime", "create_sink_schema", "open_runtime"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ async def open_runtime(settings: Settings, *, run_worker: bool = True) -> AsyncI
         )
         if clickhouse is not None:
             sink = AnalyticsSink(clickhouse)
-            await _create_sink_schema(sink)
+            await create_sink_schema(sink)
             consumers.append(sink.consumer())
         events = EventPipeline.build(settings, db=db, consumers=consumers)
         recs = LocalRecsClient.build(
@@ -182,7 +182,7 @@ async def _open_clickhouse(settings: Settings) -> analytics.ClickHouse | None:
     return await analytics.open_client(settings.clickhouse_url.get_secret_value())
 
 
-async def _create_sink_schema(sink: AnalyticsSink) -> None:
+async def create_sink_schema(sink: AnalyticsSink) -> None:
     """Create the sink's tables; a ClickHouse that is down now only delays the sink."""
     try:
         await sink.create_schema()

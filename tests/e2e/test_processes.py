@@ -105,6 +105,39 @@ def _gql(base: str, query: str, *, token: str | None = None, request_id: str) ->
     return httpx.post(f"{base}/graphql", json={"query": query}, headers=headers, timeout=10)
 
 
+RECOMMENDED = "{ recommendedFeed(first: 5) { source edges { node { id } reason { score } } } }"
+
+
+def _click(post_id: str) -> str:
+    return (
+        f'mutation {{ recordRecommendationClick(postId: "{post_id}", idempotencyKey: "e2e-click")'
+        " { recorded errors { code } } }"
+    )
+
+
+def _sunk(scrape: str) -> dict[str, float]:
+    """Events the analytics sink (consumer ``analytics``) handled, by event type."""
+    handled = _samples(scrape, "nova_events_handled_total")
+    sunk: dict[str, float] = {}
+    for labels, value in handled.items():
+        named = dict(labels)
+        if named.get("consumer") == "analytics" and named.get("outcome") == "ok":
+            sunk[named["event_type"]] = sunk.get(named["event_type"], 0.0) + value
+    return sunk
+
+
+def _wait_sunk(url: str, event_types: set[str], within: float) -> dict[str, float]:
+    """The recs process's sink counts, once it has handled every type in ``event_types``."""
+    give_up = time.monotonic() + within
+    sunk: dict[str, float] = {}
+    while time.monotonic() < give_up:
+        sunk = _sunk(httpx.get(url, timeout=10).text)
+        if event_types <= set(sunk):
+            break
+        time.sleep(0.2)
+    return sunk
+
+
 #: (process, span name suffix) that must all have arrived before the trace is judged: each
 #: process exports on its own schedule, so the consumer's span may come before the gateway's.
 EXPECTED = (
@@ -165,11 +198,11 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
     port = _free_port()
     rpc = {
         f"NOVA_RPC_{name}_ADDRESSES": f"127.0.0.1:{_free_port()}"
-        for name in ("USERS", "CONTENT", "FEED")
+        for name in ("USERS", "CONTENT", "FEED", "RECS")
     }
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    metrics_port = _free_port()  # users; content and feed take the next two
+    metrics_port = _free_port()  # users; content, feed and recs take the next three
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "nova-up-processes.log"
     children: list[psutil.Process] = []
@@ -205,6 +238,14 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
             # Each service process serves its own /metrics (a cluster scrapes every pod).
             users_scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
             content_scrape = httpx.get(f"http://127.0.0.1:{metrics_port + 1}/metrics", timeout=10)
+            # recommendations come from the recs process, which owns the embedded ClickHouse
+            # and runs the analytics sink: the post and the served page land there
+            recommended = _gql(base, RECOMMENDED, token=token, request_id="e2e-processes-recs")
+            post_id = response.json()["data"]["createPost"]["post"]["id"]
+            clicked = _gql(base, _click(post_id), token=token, request_id="e2e-processes-click")
+            recs_metrics = f"http://127.0.0.1:{metrics_port + 3}/metrics"
+            sunk = _wait_sunk(recs_metrics, {"PostPublished", "RecommendationsServed"}, 30.0)
+            health = httpx.get(f"{base}/healthz", timeout=10)
             time.sleep(0.5)  # let the children flush their lines of the request
         finally:
             code = _stop(parent, children)
@@ -217,7 +258,16 @@ def test_one_request_is_one_trace_and_one_correlation_id_in_every_process(
     assert payload["errors"] == [], response.text
     assert payload["post"]["author"]["username"] == "procs"
     assert response.headers["x-request-id"] == REQUEST_ID
-    assert served == ["content", "feed", "users"], served
+    assert served == ["content", "feed", "recs", "users"], served
+    feed = recommended.json()["data"]["recommendedFeed"]
+    assert feed["source"] in {"RECOMMENDED", "CHRONOLOGICAL_FALLBACK"}, recommended.text
+    click = clicked.json()["data"]["recordRecommendationClick"]
+    assert click == {"recorded": True, "errors": []}, clicked.text
+    assert {"PostPublished", "RecommendationsServed", "RecommendationClicked"} <= set(sunk), sunk
+    checks = health.json()["checks"]
+    assert health.status_code == 200, health.text
+    assert [checks[name]["status"] for name in ("users", "content", "feed", "recs")] == ["ok"] * 4
+    assert "clickhouse" not in checks  # embedded: the recs process's, not the gateway's
 
     # one trace: gateway -> content (+ its SQL) -> relay publish -> consumers, users lookup
     by_id = {s.span_id: s for s in spans}

@@ -36,7 +36,7 @@ from nova.platform.observability import RequestTelemetry
 from nova.platform.observability import metrics as observed
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 
     from starlette.requests import Request
     from starlette.types import ASGIApp
@@ -44,7 +44,10 @@ if TYPE_CHECKING:
     from nova.platform.config import Settings
     from nova.platform.embedded import EngineEndpoints
 
-__all__ = ["build", "default_schema"]
+__all__ = ["ENGINE_CHECKS", "build", "default_schema"]
+
+#: The engines ``/healthz`` checks by default, in display order.
+ENGINE_CHECKS = ("postgres", "redis", "clickhouse")
 
 #: Connections the health-check pool may hold; real traffic uses the service pools.
 _HEALTH_POOL_SIZE = 2
@@ -86,6 +89,8 @@ def build(
     schema: strawberry.Schema | None = None,
     graphql: ASGIApp | None = None,
     services: Callable[[Settings], contextlib.AbstractAsyncContextManager[None]] | None = None,
+    engines: Collection[str] = ENGINE_CHECKS,
+    checks: Mapping[str, Callable[[], Coroutine[Any, Any, health.Check]]] | None = None,
 ) -> Starlette:
     """Build the ASGI app; connections are opened by its lifespan, not here.
 
@@ -99,6 +104,10 @@ def build(
         services: Opened by the lifespan with the resolved settings, after the health
             connections and before the app reports ready (the composition root builds the
             services and the GraphQL endpoint there).
+        engines: The engines this process checks in ``/healthz`` (the process wiring leaves
+            out an embedded ClickHouse that its recs process owns).
+        checks: More ``/healthz`` checks by name, after the engines' (the process wiring's
+            service processes).
 
     Example:
         >>> app = build(settings, endpoints=engines.start())  # doctest: +SKIP
@@ -107,10 +116,15 @@ def build(
     if endpoints is not None:
         settings = endpoints.apply(settings)
     urls = {
-        "postgres": _secret(settings.database_url),
-        "redis": _secret(settings.redis_url),
-        "clickhouse": _secret(settings.clickhouse_url),
+        name: url
+        for name, url in {
+            "postgres": _secret(settings.database_url),
+            "redis": _secret(settings.redis_url),
+            "clickhouse": _secret(settings.clickhouse_url),
+        }.items()
+        if name in engines
     }
+    extra = dict(checks or {})
     state = _State()
 
     @contextlib.asynccontextmanager
@@ -129,7 +143,7 @@ def build(
             await _close(state)
 
     async def healthz(_: Request) -> Response:
-        checks = await _run_checks(state)
+        checks = await _run_checks(state, extra)
         ok = state.ready and all(check.status == "ok" for check in checks.values())
         body = {
             "status": "ok" if ok else "degraded",
@@ -163,28 +177,33 @@ def build(
     )
 
 
+_SETTING_OF = {
+    "postgres": "NOVA_DATABASE_URL",
+    "redis": "NOVA_REDIS_URL",
+    "clickhouse": "NOVA_CLICKHOUSE_URL",
+}
+
+
 async def _open(state: _State, urls: dict[str, str], settings: Settings) -> None:
-    # min_size=0: the pool connects on first use, so a database that is down at start-up
-    # makes /healthz report it instead of keeping the whole process from starting.
-    if urls["postgres"]:
-        state.pool = await asyncpg.create_pool(
-            urls["postgres"],
-            min_size=0,
-            max_size=_HEALTH_POOL_SIZE,
-            timeout=settings.database_connect_timeout,
-            command_timeout=settings.database_command_timeout,
-        )
-    else:
-        state.missing["postgres"] = "NOVA_DATABASE_URL is not set"
-    if urls["redis"]:
-        state.redis = health.redis_client(urls["redis"], timeout=settings.redis_timeout)
-    else:
-        state.missing["redis"] = "NOVA_REDIS_URL is not set"
-    if urls["clickhouse"]:
-        state.clickhouse = health.ClickHouse(urls["clickhouse"])
-        await state.clickhouse.open()
-    else:
-        state.missing["clickhouse"] = "NOVA_CLICKHOUSE_URL is not set"
+    """Open a health client for each engine in ``urls`` (an empty URL is reported missing)."""
+    for name, url in urls.items():
+        if not url:
+            state.missing[name] = f"{_SETTING_OF[name]} is not set"
+        elif name == "postgres":
+            # min_size=0: the pool connects on first use, so a database that is down at
+            # start-up makes /healthz report it instead of keeping the process from starting.
+            state.pool = await asyncpg.create_pool(
+                url,
+                min_size=0,
+                max_size=_HEALTH_POOL_SIZE,
+                timeout=settings.database_connect_timeout,
+                command_timeout=settings.database_command_timeout,
+            )
+        elif name == "redis":
+            state.redis = health.redis_client(url, timeout=settings.redis_timeout)
+        else:
+            state.clickhouse = health.ClickHouse(url)
+            await state.clickhouse.open()
 
 
 async def _close(state: _State) -> None:
@@ -200,7 +219,9 @@ async def _close(state: _State) -> None:
         await clickhouse.close()
 
 
-async def _run_checks(state: _State) -> dict[str, health.Check]:
+async def _run_checks(
+    state: _State, extra: Mapping[str, Callable[[], Coroutine[Any, Any, health.Check]]]
+) -> dict[str, health.Check]:
     missing = {
         name: health.Check(status="error", latency_ms=0.0, error=reason)
         for name, reason in state.missing.items()
@@ -213,8 +234,11 @@ async def _run_checks(state: _State) -> dict[str, health.Check]:
             tasks["redis"] = group.create_task(health.check_redis(state.redis))
         if state.clickhouse is not None:
             tasks["clickhouse"] = group.create_task(health.check_clickhouse(state.clickhouse))
+        for name, check in extra.items():
+            tasks[name] = group.create_task(check())
     checks = {name: task.result() for name, task in tasks.items()} | missing
-    return {name: checks[name] for name in ("postgres", "redis", "clickhouse") if name in checks}
+    order = [*ENGINE_CHECKS, *extra]
+    return {name: checks[name] for name in order if name in checks}
 
 
 def _secret(value: Any) -> str:

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from nova.platform import analytics, errors
+from nova.platform import analytics, errors, rpc
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -37,6 +37,7 @@ __all__ = [
     "check_clickhouse",
     "check_postgres",
     "check_redis",
+    "check_service",
     "mask_url",
     "probe_clickhouse",
     "probe_postgres",
@@ -176,6 +177,16 @@ async def check_redis(client: Redis) -> Check:
 async def check_clickhouse(target: ClickHouse) -> Check:
     """``SELECT 1`` on ClickHouse within :data:`CHECK_TIMEOUT`."""
     return await _check(target.scalar("SELECT 1"))
+
+
+async def check_service(address: str, *, name: str) -> Check:
+    """The service process ``name`` at ``address`` reports SERVING over gRPC health."""
+
+    async def serving() -> None:
+        if not await rpc.check_health(address, seconds=CHECK_TIMEOUT):
+            raise errors.UnavailableError(f"{name} is not serving at {address}", dependency=name)
+
+    return await _check(serving())
 
 
 async def _check(awaitable: Awaitable[Any]) -> Check:

@@ -236,6 +236,8 @@ class Settings(BaseSettings):
     rpc_content_addresses: str = "127.0.0.1:50062"
     #: Comma-separated ``host:port`` replicas of the feed gRPC service (process wiring).
     rpc_feed_addresses: str = "127.0.0.1:50063"
+    #: Comma-separated ``host:port`` replicas of the recs gRPC service (process wiring).
+    rpc_recs_addresses: str = "127.0.0.1:50064"
     #: Seconds one GraphQL request may take in all; its gRPC calls share what is left of it.
     request_timeout: float = Field(default=5.0, gt=0, le=300)
     #: Seconds one gRPC call may take when the request has no deadline (else its remainder).

@@ -30,11 +30,19 @@ if TYPE_CHECKING:
     from nova.platform.db import Database
     from nova.users.client import UsersClient
 
-__all__ = ["LocalRecsClient", "Reason", "RecommendedItem", "RecsClient", "RecsPage", "RecsSource"]
+__all__ = [
+    "LocalRecsClient",
+    "Reason",
+    "RecommendedItem",
+    "RecsClient",
+    "RecsJobs",
+    "RecsPage",
+    "RecsSource",
+]
 
 
 class RecsClient(Protocol):
-    """What the gateway and the CLI may ask of recommendations."""
+    """What the gateway may ask of recommendations (in process, or over gRPC)."""
 
     async def recommended_feed(
         self, actor: Actor, *, first: int = 20, after: str | None = None
@@ -47,6 +55,10 @@ class RecsClient(Protocol):
     ) -> None:
         """Record that the viewer opened ``post_id`` from the feed (an outbox event)."""
         ...
+
+
+class RecsJobs(Protocol):
+    """The precompute job's use cases; they run where ClickHouse is (never over gRPC)."""
 
     async def precompute_active(
         self,
@@ -67,7 +79,7 @@ class RecsClient(Protocol):
 
 
 class LocalRecsClient:
-    """In-process :class:`RecsClient`.
+    """In-process :class:`RecsClient` and :class:`RecsJobs`.
 
     Args:
         service: The recommendation use cases.

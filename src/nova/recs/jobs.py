@@ -1,7 +1,7 @@
 """The precompute job: once (``nova recs precompute``) or on a schedule inside the worker.
 
 Every run lists the tenant's active users from ClickHouse and precomputes their lists through
-:meth:`~nova.recs.client.RecsClient.precompute_active`, which bounds the concurrency and
+:meth:`~nova.recs.client.RecsJobs.precompute_active`, which bounds the concurrency and
 spreads the users with random delays, so a run never floods ClickHouse. The schedule repeats
 every ``recs_cache_ttl / 2`` seconds (±10 % jitter, so replicas drift apart), so a user who
 stays active always finds a fresh list.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nova.platform.config import Settings
-    from nova.recs.client import RecsClient
+    from nova.recs.client import RecsJobs
 
 __all__ = ["PrecomputeReport", "interval", "precompute_tenant", "run_schedule"]
 
@@ -51,7 +51,7 @@ class PrecomputeReport:
 
 
 async def precompute_tenant(
-    recs: RecsClient,
+    recs: RecsJobs,
     tenant_id: str,
     *,
     days: float = 1.0,
@@ -91,7 +91,7 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def run_schedule(
-    recs: RecsClient,
+    recs: RecsJobs,
     settings: Settings,
     stop: asyncio.Event,
     *,

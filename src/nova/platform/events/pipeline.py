@@ -39,10 +39,10 @@ def _secret(value: object) -> str:
 
 @dataclasses.dataclass(slots=True, weakref_slot=True)
 class EventPipeline:
-    """A relay and consumer runners sharing one event-log client."""
+    """A relay (unless left to other processes) and consumer runners sharing one log client."""
 
     log: redis_log.RedisStreamLog
-    relay: Relay
+    relay: Relay | None
     runners: list[ConsumerRunner]
 
     @classmethod
@@ -54,8 +54,12 @@ class EventPipeline:
         consumers: Sequence[Consumer],
         consumer_policy: ConsumerPolicy | None = None,
         relay_policy: RelayPolicy | None = None,
+        relay: bool = True,
     ) -> EventPipeline:
-        """Wire a pipeline from ``settings`` (nothing connects until it runs)."""
+        """Wire a pipeline from ``settings`` (nothing connects until it runs).
+
+        ``relay=False`` runs only the consumers: another process relays the outbox.
+        """
         dsn = _secret(settings.database_url).split(",")[0]
         url = _secret(settings.events_url or settings.redis_url)
         prefix = settings.redis_key_prefix
@@ -79,13 +83,18 @@ class EventPipeline:
             )
             for c in consumers
         ]
-        relay = Relay(dsn=dsn, log=log, policy=relay_policy or RelayPolicy.from_settings(settings))
-        return cls(log=log, relay=relay, runners=runners)
+        relayer = (
+            Relay(dsn=dsn, log=log, policy=relay_policy or RelayPolicy.from_settings(settings))
+            if relay
+            else None
+        )
+        return cls(log=log, relay=relayer, runners=runners)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the relay and every runner until ``stop`` is set."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.relay.run(stop))
+            if self.relay is not None:
+                group.create_task(self.relay.run(stop))
             for runner in self.runners:
                 group.create_task(runner.run(stop))
 
@@ -93,7 +102,7 @@ class EventPipeline:
         """Publish and consume until quiet (tests and tools); return events applied."""
         total = 0
         while True:
-            published = await self.relay.drain()
+            published = await self.relay.drain() if self.relay is not None else 0
             consumed = 0
             for runner in self.runners:
                 consumed += await runner.drain()
@@ -135,5 +144,6 @@ class EventPipeline:
 
     async def aclose(self) -> None:
         """Close the relay's connection and the log client."""
-        await self.relay.close()
+        if self.relay is not None:
+            await self.relay.close()
         await self.log.aclose()
