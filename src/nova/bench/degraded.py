@@ -6,6 +6,7 @@ the content service and everyone who calls it (the gateway and feed)::
     load --HTTP--> gateway (nova serve gateway) --gRPC--> users    (nova serve users)
                                                 --gRPC--> proxy --> content (nova serve content)
                                                 --gRPC--> feed     (nova serve feed)
+                                                --gRPC--> recs     (nova serve recs)
 
 Two open-loop streams run at once for three phases of equal length — ``baseline``, ``slowed``
 (the proxy delays every chunk by ``--delay`` seconds) and ``recovered`` — and ``--cycles N``
@@ -154,7 +155,7 @@ async def _measure(
 ) -> dict[str, Any]:
     content_port = embedded.free_port()
     async with FaultProxy(upstream_port=content_port, latency=plan.delay) as proxy:
-        ports = {name: embedded.free_port() for name in ("users", "feed", "gateway")}
+        ports = {name: embedded.free_port() for name in ("users", "feed", "recs", "gateway")}
         env = _environment(settings, ports=ports, content_via=proxy.port)
         with (
             tempfile.TemporaryFile(mode="w+") as output,
@@ -183,6 +184,9 @@ def _environment(settings: Settings, *, ports: dict[str, int], content_via: int)
         "NOVA_RPC_USERS_ADDRESSES": f"127.0.0.1:{ports['users']}",
         "NOVA_RPC_CONTENT_ADDRESSES": f"127.0.0.1:{content_via}",
         "NOVA_RPC_FEED_ADDRESSES": f"127.0.0.1:{ports['feed']}",
+        "NOVA_RPC_RECS_ADDRESSES": f"127.0.0.1:{ports['recs']}",
+        # The recs process opens the embedded ClickHouse there (the gateway waits for it).
+        "NOVA_DATA_DIR": str(settings.data_dir.absolute()),
         "NOVA_PORT": str(ports["gateway"]),
         "NOVA_IP_RATE_LIMIT_PER_MINUTE": "100000000",
         "NOVA_LOG_LEVEL": os.environ.get("NOVA_LOG_LEVEL", "WARNING"),
@@ -201,6 +205,7 @@ def _children(
         ["serve", "users"],
         ["serve", "content", "--port", str(content_port)],
         ["serve", "feed"],
+        ["serve", "recs"],
         ["serve", "gateway", "--port", str(gateway_port)],
     ]
     children = [

@@ -2,12 +2,13 @@
 
 ``recommendedFeed`` serves the viewer's precomputed ranked list (see docs/recommendations.md);
 when ClickHouse is slow or down it serves the chronological home feed instead and says so in
-``source``. Wirings without a recommendations client (the gRPC gateway) always serve that
-fallback. Every page served is recorded by the recommendations service as one
-``RecommendationsServed`` event (impressions) and each ``recordRecommendationClick`` as a
-``RecommendationClicked`` event, through the outbox into ClickHouse ``recommendation_events``;
-the counters ``nova_recommendation_impressions_total`` (here) and
-``nova_recommendation_clicks_total`` (``observability.operations``) remain for dashboards.
+``source``. A gateway built without a recommendations client (``Services.recs`` unset, as in
+some tests) always serves that fallback; both wirings of ``nova up`` have one. Every page
+served is recorded by the recommendations service as one ``RecommendationsServed`` event
+(impressions) and each ``recordRecommendationClick`` as a ``RecommendationClicked`` event,
+through the outbox into ClickHouse ``recommendation_events``; the counters
+``nova_recommendation_impressions_total`` (here) and ``nova_recommendation_clicks_total``
+(``observability.operations``) remain for dashboards.
 """
 
 from __future__ import annotations
