@@ -12,7 +12,9 @@ On a miss the list is computed once per user for all concurrent requests (single
 fails, is slower than the deadline, or its circuit breaker is open, the viewer's chronological
 home feed is served with ``source=CHRONOLOGICAL_FALLBACK`` and no error; so it is when Redis
 cannot be read (a failure is not a miss: nothing is computed). Cursors say which path
-they belong to (``r:<offset>`` or ``c:<home-feed cursor>``), so a fallback page continues as one.
+they belong to (``r:<generation>:<offset>`` or ``c:<home-feed cursor>``), so a fallback page
+continues as one; a recommended cursor into a list that was replaced since restarts at the top
+of the new one (:class:`nova.recs._lists.Cursor`).
 """
 
 from __future__ import annotations
@@ -84,18 +86,20 @@ class _CacheUnavailableError(Exception):
     """Redis could not be read (distinct from a miss)."""
 
 
-def _offset(after: str | None) -> int:
+def _cursor(after: str | None) -> _lists.Cursor | None:
+    """The recommended-list cursor ``after`` (None: the first page).
+
+    Raises:
+        errors.InvalidInputError: not a cursor this service issued (``field="after"``).
+    """
     if not after:
-        return 0
+        return None
     try:
-        value = int(after.removeprefix("r:")) if after.startswith("r:") else -1
-    except ValueError:
-        value = -1
-    if value < 0:
+        return _lists.Cursor.parse(after)
+    except ValueError as exc:
         raise errors.InvalidInputError(
             "The cursor is invalid; pass back the nextCursor of a previous page.", field="after"
-        )
-    return value
+        ) from exc
 
 
 class RecsService:
@@ -149,7 +153,7 @@ class RecsService:
             "clickhouse-recs-jobs",
             resilience.BreakerPolicy(slow_call_seconds=settings.recs_precompute_deadline_seconds),
         )
-        self._per_user: resilience.Singleflight[tuple[str, uuid.UUID], list[Ranked]] = (
+        self._per_user: resilience.Singleflight[tuple[str, uuid.UUID], _lists.StoredList] = (
             resilience.Singleflight(name="recs.lists")
         )
         self._queries: resilience.Singleflight[str, list[list[Any]]] = resilience.Singleflight(
@@ -196,7 +200,8 @@ class RecsService:
 
         Posts the viewer was shown or clicked in the last ``recs_seen_lookback_hours`` are left
         out here, and only here: a list already stored keeps the posts its pages showed, so
-        ``r:<offset>`` cursors stay valid until the list is replaced.
+        its cursors keep their offsets; a cursor into a replaced list restarts at the top of
+        the new one, which lacks them (:class:`nova.recs._lists.Cursor`).
 
         Args:
             actor: The viewer.
@@ -251,15 +256,13 @@ class RecsService:
             Exception: ClickHouse or Redis failures (the job logs and moves on).
         """
         ranked = await self.compute(actor, job=True)
-        await self._store(actor, ranked)
+        await self._store(actor, _lists.dump(ranked))
         return len(ranked)
 
-    async def _store(self, actor: Actor, ranked: Sequence[Ranked]) -> None:
+    async def _store(self, actor: Actor, raw: bytes) -> None:
         assert actor.user_id is not None  # noqa: S101  # compute() checked it
         await self._redis.set(
-            self.key(actor.tenant_id, actor.user_id),
-            _lists.dump(ranked),
-            ex=self._settings.recs_cache_ttl,
+            self.key(actor.tenant_id, actor.user_id), raw, ex=self._settings.recs_cache_ttl
         )
 
     async def active_users(
@@ -317,7 +320,7 @@ class RecsService:
 
     # -- serving -------------------------------------------------------------------------------
 
-    async def _cached(self, actor: Actor, viewer: uuid.UUID) -> Sequence[Ranked] | None:
+    async def _cached(self, actor: Actor, viewer: uuid.UUID) -> _lists.StoredList | None:
         """The stored list; None on a miss.
 
         Raises:
@@ -329,15 +332,17 @@ class RecsService:
             raise _CacheUnavailableError from exc
         return None if raw is None else _lists.StoredList(raw)
 
-    async def _compute_and_store(self, actor: Actor) -> list[Ranked]:
-        ranked = await self.compute(actor)
+    async def _compute_and_store(self, actor: Actor) -> _lists.StoredList:
+        # Served in its stored form, so the page's cursors carry the generation the next page
+        # reads back from Redis.
+        raw = _lists.dump(await self.compute(actor))
         try:
-            await self._store(actor, ranked)
+            await self._store(actor, raw)
         except REDIS_ERRORS as exc:
             logger.warning("recommendations not cached", extra={"error.type": type(exc).__name__})
-        return ranked
+        return _lists.StoredList(raw)
 
-    async def _ranked(self, actor: Actor, viewer: uuid.UUID) -> Sequence[Ranked] | None:
+    async def _ranked(self, actor: Actor, viewer: uuid.UUID) -> _lists.StoredList | None:
         """The viewer's list: cached, or computed once within the deadline; None to fall back.
 
         A Redis failure is not a miss: it falls back at once. Under overload Redis reads time
@@ -377,6 +382,12 @@ class RecsService:
     ) -> RecsPage[Post]:
         """A page of the viewer's recommended feed (or of the chronological fallback).
 
+        ``after`` is a previous page's ``next_cursor``. A recommended cursor continues where
+        that page ended if the viewer's stored list is still the one it came from, and at the
+        top of the list otherwise (it was replaced by the precompute or recomputed after
+        expiring; the new list lacks the posts the viewer was shown, once their impressions
+        are in ClickHouse): see :class:`nova.recs._lists.Cursor`.
+
         Raises:
             errors.UnauthenticatedError: anonymous actor.
             errors.InvalidInputError: bad cursor or ``first``.
@@ -392,10 +403,13 @@ class RecsService:
             page = await self._fallback(actor, after=after.removeprefix("c:"), first=first)
             positions = list(range(len(page.items)))
         else:
-            offset = _offset(after)
+            cursor = _cursor(after)
             ranked = await self._ranked(actor, viewer)
             if ranked:
                 self.counts[RecsSource.RECOMMENDED.value] += 1
+                offset = 0 if cursor is None else cursor.start_in(ranked)
+                if cursor is not None and offset != cursor.offset:
+                    self.counts["cursor_restarted"] += 1
                 page, positions = await self._page(
                     actor, viewer, ranked, offset=offset, first=first
                 )
@@ -406,7 +420,13 @@ class RecsService:
         return page
 
     async def _page(
-        self, actor: Actor, viewer: uuid.UUID, ranked: Sequence[Ranked], *, offset: int, first: int
+        self,
+        actor: Actor,
+        viewer: uuid.UUID,
+        ranked: _lists.StoredList,
+        *,
+        offset: int,
+        first: int,
     ) -> tuple[RecsPage[Post], list[int]]:
         """A page from the ranked list, and each item's index in that list."""
         hidden = await self._users.hidden_author_ids(actor, viewer)
@@ -429,7 +449,11 @@ class RecsService:
                         break
         page = RecsPage(
             items=items,
-            next_cursor=f"r:{pos}" if pos < len(ranked) else None,
+            next_cursor=(
+                _lists.Cursor(generation=ranked.generation, offset=pos).encode()
+                if pos < len(ranked)
+                else None
+            ),
             source=RecsSource.RECOMMENDED,
         )
         return page, positions
