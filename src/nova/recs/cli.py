@@ -6,6 +6,7 @@ command                    does
 ``nova recs precompute``   start the engines if embedded, precompute the active users' lists
 ``nova recs evaluate``     offline evaluation on a synthetic log: precision@k vs. baselines
 ``nova recs backfill``     copy PostgreSQL posts and likes into ClickHouse (after a COPY seed)
+``nova recs report``       online evaluation: CTR of the recorded impressions and clicks
 =========================  ====================================================================
 
 The embedded engines are started in this process (as ``nova seed`` does), so a running
@@ -24,11 +25,13 @@ from nova.platform import config, embedded
 
 if TYPE_CHECKING:
     from nova.recs.jobs import PrecomputeReport
+    from nova.recs.report import Report, ReportQuery
 
 __all__ = ["recs_app"]
 
 recs_app = typer.Typer(
-    help="Recommendations: precompute ranked lists, evaluate offline.", no_args_is_help=True
+    help="Recommendations: precompute ranked lists, evaluate offline, report online CTR.",
+    no_args_is_help=True,
 )
 _out = Console(soft_wrap=True, highlight=False)
 
@@ -176,3 +179,57 @@ async def _backfill(settings: config.Settings, tenant: str) -> Any:
     finally:
         await ch.aclose()
         await conn.close(timeout=5)
+
+
+@recs_app.command("report")
+def report_command(
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant to report on (default: the default tenant).")
+    ] = None,
+    hours: Annotated[
+        float, typer.Option(min=0.01, help="Report the impressions and clicks of the last H hours.")
+    ] = 24.0,
+    attribution_hours: Annotated[
+        float,
+        typer.Option(min=0.01, help="Attribute a click to an impression at most A hours older."),
+    ] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Online evaluation: pages, impressions, clicks and CTR per feed source, reason, position."""
+    import datetime as dt
+
+    import orjson
+
+    from nova.recs import report as rp
+
+    settings = config.load_settings()
+    query = rp.ReportQuery.last(
+        tenant or settings.default_tenant,
+        hours=hours,
+        attribution_hours=attribution_hours,
+        now=dt.datetime.now(dt.UTC),
+    )
+    with embedded.Engines(settings, only=["clickhouse"]) as engines:
+        endpoints = engines.start()
+        result = asyncio.run(_report(endpoints.clickhouse_url, query))
+    if as_json:
+        typer.echo(orjson.dumps(rp.as_json(result), option=orjson.OPT_INDENT_2).decode())
+        return
+    _out.print(rp.describe(result), markup=False)
+    _out.print(rp.format_table(result))
+
+
+async def _report(url: str, query: ReportQuery) -> Report:
+    from nova.platform import analytics
+    from nova.recs import report as rp
+
+    if not url:
+        raise typer.BadParameter("needs ClickHouse (embedded or NOVA_CLICKHOUSE_URL)")
+    ch = await analytics.open_client(url)
+    try:
+        # The sink creates the table when it starts; before that nothing was recorded.
+        if not (await ch.query("EXISTS TABLE recommendation_events"))[0][0]:
+            return rp.parse_report([], query)
+        return await rp.load_report(ch, query)
+    finally:
+        await ch.aclose()
