@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     #: Port of the HTTP server (GraphQL, health, metrics).
     port: int = Field(default=8000, ge=1, le=65535)
-    #: Port of ``/metrics`` for ``nova serve users|content|feed`` (gRPC-only processes);
+    #: Port of ``/metrics`` for ``nova serve users|content|feed|recs`` (gRPC-only processes);
     #: unset serves none. The HTTP server of ``nova up`` and the gateway serves its own.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     #: PostgreSQL primary URL; unset runs an embedded PostgreSQL under ``data_dir``.
