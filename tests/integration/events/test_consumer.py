@@ -8,6 +8,7 @@ import random
 from typing import TYPE_CHECKING
 
 import pytest
+from prometheus_client import REGISTRY
 
 from nova.platform.events import (
     Applying,
@@ -216,3 +217,26 @@ async def test_trimming_keeps_every_entry_a_group_has_not_acknowledged(
     assert len(rest) == 10
     await log.ack("slow", [d.position for d in [*remaining, *rest]])
     assert await log.compact() == 15
+
+
+async def test_other_types_are_acknowledged_without_bloom_work_or_a_transaction(
+    db: Database, log: RedisStreamLog, redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    await _sink_table(db)
+    policy = BloomPolicy(capacity=10_000, error_rate=0.001, rotation=3600)
+    bloom = BloomFilter(redis_client, name=f"{key_prefix}bloom", policy=policy)
+    runner = ConsumerRunner(sink_consumer(), db=db, log=log, bloom=bloom, policy=FAST)
+    ours = [stored(aggregate_id=str(i)) for i in range(3)]
+    others = [stored("Other", aggregate_id=str(i)) for i in range(5)]
+    labels = {"consumer": "chk", "event_type": "Other", "outcome": "skipped"}
+    before = REGISTRY.get_sample_value("nova_events_handled_total", labels) or 0.0
+    await log.publish([*others[:2], *ours, *others[2:]])
+
+    await runner.drain()
+
+    assert await sink_counts(db) == (3, 0)
+    assert await log.pending("chk") == 0  # every delivery acknowledged, ours and the others
+    assert REGISTRY.get_sample_value("nova_events_handled_total", labels) == before + 5
+    assert runner.stats.bloom_new == 3  # only this consumer's events were looked up
+    assert await bloom.maybe_contains([e.event_id.bytes for e in ours]) == [True] * 3
+    assert await bloom.maybe_contains([e.event_id.bytes for e in others]) == [False] * 5

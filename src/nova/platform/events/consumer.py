@@ -273,31 +273,32 @@ class ConsumerRunner:
         self.pause = 0.0
         if not deliveries:
             return 0
-        maybe = await self._maybe_seen(deliveries)
-        todo: list[tuple[Delivery, bool]] = []
-        done: list[Delivery] = []
-        for delivery, maybe_seen in zip(deliveries, maybe, strict=True):
+        ours: list[Delivery] = []
+        skipped: list[Delivery] = []
+        for delivery in deliveries:
             if delivery.attempts > self.policy.max_attempts:
                 await self._dead_letter(
                     delivery, delivery.last_error or "attempts exhausted (consumer died)"
                 )
-            elif not self.consumer.handles(delivery.event.event_type):
-                # Not ours: no transaction, and no record (it would move fences past events
-                # this consumer does handle).
-                with handling.handling(delivery.event, consumer=name):
-                    done.append(delivery)
+            elif self.consumer.handles(delivery.event.event_type):
+                ours.append(delivery)
             else:
-                todo.append((delivery, maybe_seen))
-        if todo:
+                # Not ours: acknowledged with no transaction, record, Bloom entry or span (every
+                # group reads every event; a busy type must not cost each group a span).
+                metrics.EVENTS_HANDLED.labels(name, delivery.event.event_type, "skipped").inc()
+                skipped.append(delivery)
+        done: list[Delivery] = []
+        if ours:
+            maybe = await self._maybe_seen(ours)
             batched = self.consumer.batched or self.consumer.batch is not None
             apply = self._apply_batch if batched else self._apply
-            done += await apply(todo)
-        if not self.pause and done:
+            done = await apply(list(zip(ours, maybe, strict=True)))
+        if not self.pause and (done or skipped):
             self._outage.success()
         if self._bloom is not None and done:
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._bloom.add([d.event.event_id.bytes for d in done])
-        await self._log.ack(name, [d.position for d in done])
+        await self._log.ack(name, [d.position for d in [*skipped, *done]])
         return len(deliveries)
 
     async def _apply_batch(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:

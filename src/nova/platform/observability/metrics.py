@@ -146,7 +146,7 @@ EVENT_DELIVERY_LAG = Histogram(
 )
 EVENTS_HANDLED = Counter(
     "nova_events_handled",
-    "Events handled by consumers, by outcome (ok, failed).",
+    "Events handled by consumers, by outcome (ok, failed; skipped: a type it does not handle).",
     ["consumer", "event_type", "outcome"],
 )
 # Event pipeline. ``consumer`` is a consumer group (fixed by the wiring); ``kind`` is one of
