@@ -1,5 +1,5 @@
-"""`nova bench` smoke: seed a tiny graph, a ~10 s sweep against `nova up --start`, and the
-degraded-downstream bench over the process wiring.
+"""`nova bench` smoke: seed a tiny graph, a ~10 s sweep against `nova up --start`, the
+degraded-downstream bench over the process wiring, and the recommended feed warm and cold.
 
 Checks the harness produces its files and fields; never asserts timings (CI machines vary).
 """
@@ -45,6 +45,7 @@ def data(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> str:
     path = str(tmp_path_factory.mktemp("bench") / "data")
     seeded = _nova("bench", "seed", "--data-dir", path, "--scale", "0.01", env=env)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert "backfilled 2000 posts and 10000 likes" in seeded.stdout
     return path
 
 
@@ -105,3 +106,37 @@ def test_bench_degraded_serves_the_rest_while_content_is_slow(
         assert phase["other"]["requests"] > 0
         assert phase["other"]["errors"] == 0
     assert {"other_p99_ratio", "post_field_failed_typed"} <= set(result["verdict"])
+
+
+@pytest.mark.timeout(120)
+def test_bench_recs_reports_warm_and_cold_phases(
+    tmp_path: Path, env: dict[str, str], data: str
+) -> None:
+    # given: the tiny graph, backfilled into ClickHouse by the seed
+
+    # when: fill, then 2 s warm and 2 s cold at 20 req/s
+    out = tmp_path / "recs"
+    ran = _nova(
+        *("bench", "recs", "--start", "--data-dir", data, "--scale", "0.01"),
+        *("--rate", "20", "--duration", "2", "--users", "10", "--out", str(out)),
+        env=env,
+    )
+
+    # then: the fill served recommended pages; both phases carry the acceptance's figures
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.md"}
+    result = orjson.loads((out / "report.json").read_bytes())
+    fill = result["fill"]
+    assert fill["pages"] == 10
+    assert fill["recommended"] >= 1
+    assert fill["recommended"] + fill["fallback"] + fill["failed"] == fill["pages"]
+    assert 0 <= fill["retried"] <= fill["pages"]
+    assert list(result["phases"]) == ["warm", "cold"]
+    for phase in result["phases"].values():
+        assert phase["requests"] > 0
+        assert {"p50", "p90", "p99"} <= set(phase["latency_ms"])
+        assert {"errors", "throughput", "clickhouse_queries_per_request"} <= set(phase)
+        assert "recs_fallback_ratio" in phase
+    assert "evicted_keys" in result["phases"]["cold"]
+    assert result["phases"]["cold"]["evicted_before_step"] >= 1
+    assert "| cold |" in (out / "report.md").read_text()

@@ -12,6 +12,8 @@ module         contents
 ``runner``     one rate sweep against one server
 ``report``     JSON, Markdown and PNG output
 ``fanout``     publish-to-visible timing
+``degraded``   content slowed behind a fault proxy: the other operations' p99
+``recs``       recommended feed, warm then cold: fill, list eviction
 ``cli``        the ``nova bench`` commands
 =============  ====================================================================
 """

@@ -3,17 +3,19 @@
 ==========================  ===============================================================
 command                     does
 ==========================  ===============================================================
-``nova bench seed``         generate and COPY the graph (``--scale``), report load time
+``nova bench seed``         generate and COPY the graph (``--scale``), backfill ClickHouse
 ``nova bench run``          rate sweep (``--url`` or ``--start``), ``--baseline`` beside it
 ``nova bench 10x``          one step at 10x the normal rate: PG connections, error rate
 ``nova bench fanout``       publish-to-visible for 1k / 10k / 100k followers
 ``nova bench degraded``     content slowed 2 s (process wiring): the other operations' p99
+``nova bench recs``         recommended feed at one rate, warm cache then cold (lists evicted)
 ==========================  ===============================================================
 
 Example::
 
     nova bench seed --data-dir .bench --scale 0.2
     nova bench run --start --data-dir .bench --scale 0.2 --baseline --out bench-results/run
+    nova bench recs --start --data-dir .bench --scale 0.2 --rate 200 --out bench-results/recs
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from nova.platform import config, embedded
 
 if TYPE_CHECKING:
     from nova.bench import graph, runner
+    from nova.recs.backfill import BackfillReport
 
 # numpy, matplotlib and the service modules load inside the commands, so `nova up` does not
 # pay for them.
@@ -57,8 +60,14 @@ def seed_command(
     data_dir: DataDir = None,
     random_seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
 ) -> None:
-    """Generate the benchmark graph and COPY it into a fresh (migrated) database."""
+    """Generate the benchmark graph, COPY it into a fresh (migrated) database, fill ClickHouse.
+
+    The COPY bypasses the event pipeline, so the posts and likes are then backfilled into
+    ClickHouse (:func:`nova.recs.backfill.backfill`; the embedded chdb of the data dir, or
+    ``NOVA_CLICKHOUSE_URL``): the data dir is ready for recommendations.
+    """
     from nova.bench import graph
+    from nova.gateway.health import mask_url
     from nova.platform.db import migrate
 
     settings = _settings(data_dir)
@@ -67,16 +76,24 @@ def seed_command(
     drawn = graph.generate(plan, start_ms=int((time.time() - 7 * 86_400) * 1000))
     generated = time.perf_counter() - started
     _out.print(f"generated {plan} in {generated:.1f} s")
-    with embedded.Engines(settings, only=["postgres"]) as engines:
-        url = engines.start().database_url
+    with embedded.Engines(settings, only=["postgres", "clickhouse"]) as engines:
+        endpoints = engines.start()
+        url = endpoints.database_url
         asyncio.run(migrate.upgrade(url))
         started = time.perf_counter()
         result = asyncio.run(_load(url, drawn, plan.tenant_id))
-    loaded = time.perf_counter() - started
+        loaded = time.perf_counter() - started
+        _out.print(
+            f"loaded {result.users} users, {result.follows} follows, {result.posts} posts,"
+            f" {result.likes} likes in {loaded:.1f} s (COPY + ANALYZE); benchmark fan-out"
+            f" threshold {graph.bench_threshold(plan.users)}"
+        )
+        started = time.perf_counter()
+        backfilled = asyncio.run(_backfill(url, endpoints.clickhouse_url, plan.tenant_id))
     _out.print(
-        f"loaded {result.users} users, {result.follows} follows, {result.posts} posts,"
-        f" {result.likes} likes in {loaded:.1f} s (COPY + ANALYZE); benchmark fan-out threshold"
-        f" {graph.bench_threshold(plan.users)}"
+        f"backfilled {backfilled.posts} posts and {backfilled.likes} likes of tenant"
+        f" {backfilled.tenant_id!r} into ClickHouse ({mask_url(endpoints.clickhouse_url)})"
+        f" in {time.perf_counter() - started:.1f} s"
     )
 
 
@@ -96,6 +113,23 @@ async def _load(url: str, drawn: graph.Graph, tenant_id: str) -> Any:
                 progress.update(task, advance=1, description=f"{table}: {rows} rows")
 
             return await graph.load(conn, drawn, tenant_id=tenant_id, progress=advance)
+    finally:
+        await conn.close(timeout=5)
+
+
+async def _backfill(database_url: str, clickhouse_url: str, tenant_id: str) -> BackfillReport:
+    import asyncpg
+
+    from nova.platform import analytics
+    from nova.recs.backfill import backfill
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        ch = await analytics.open_client(clickhouse_url)
+        try:
+            return await backfill(conn, ch, tenant_id)
+        finally:
+            await ch.aclose()
     finally:
         await conn.close(timeout=5)
 
@@ -321,3 +355,71 @@ def degraded_command(
     (out / "degraded.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     _out.print(f"wrote {out / 'degraded.json'}")
     _out.print(orjson.dumps(result["verdict"], option=orjson.OPT_INDENT_2).decode())
+
+
+@bench_app.command("recs")
+def recs_command(  # one flag per documented option
+    start: Annotated[bool, typer.Option(help="Launch `nova up` on a free port.")] = False,
+    url: Annotated[str | None, typer.Option(help="A running Nova instead of --start.")] = None,
+    data_dir: DataDir = None,
+    scale: Scale = 1.0,
+    rate: Annotated[float, typer.Option(min=0.5, help="Offered req/s of each phase.")] = 200.0,
+    duration: Annotated[float, typer.Option(min=0.5, help="Seconds per phase.")] = 15.0,
+    users: Annotated[int, typer.Option(min=1, help="Users logged in and filled.")] = 200,
+    fill_concurrency: Annotated[
+        int, typer.Option(min=1, help="Fill requests in flight (each miss within the deadline).")
+    ] = 4,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="With --url: the server's Redis (loopback), for the cold phase."),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="With --url: the database to count connections on.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory of the report.")] = Path(
+        "bench-results/recs"
+    ),
+) -> None:
+    """Recommended feed at one rate: p50/p99 and ClickHouse queries per request, warm and cold.
+
+    Logs the pool in, fills the cache (one page per user), runs one step with the lists
+    cached, then the same step while the tenant's lists are deleted every 100 ms.
+    """
+    from nova.bench import graph, target
+    from nova.bench import recs as bench_recs
+
+    settings = _settings(data_dir)
+    graph_users = graph.GraphPlan.scaled(scale).users
+    plan = bench_recs.RecsPlan(
+        rate=rate,
+        step_seconds=duration,
+        users=min(users, graph_users),
+        graph_users=graph_users,
+        fill_concurrency=fill_concurrency,
+    )
+    pattern = bench_recs.list_key_pattern(settings, settings.default_tenant)
+    if redis_url is not None:
+        try:
+            bench_recs.check_loopback(redis_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--redis-url") from exc
+
+    def measure(there: target.Target) -> dict[str, Any]:
+        try:
+            return asyncio.run(bench_recs.run(there, plan, key_pattern=pattern, log=_out.print))
+        except RuntimeError as exc:
+            _out.print(f"[red]{exc}[/red]")
+            raise typer.Exit(code=1) from exc
+
+    if start:
+        # The worker's precompute schedule would refill the lists the cold phase evicts.
+        env = {**_launch_env(scale, optimized=True), "NOVA_RECS_PRECOMPUTE_SCHEDULE": "false"}
+        with target.launch(data_dir=settings.data_dir, env=env) as running:
+            _out.print(f"started nova up (pid {running.pid}) on port {running.port} with {env}")
+            result = measure(running)
+    elif url is not None:
+        host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+        result = measure(target.Target(host, int(port or 80), None, database_url, redis_url))
+    else:
+        raise typer.BadParameter("give --url of a running Nova, or --start")
+    _finish({"command": "recs", "invocation": shlex.join(["nova", *sys.argv[1:]]), **result}, out)

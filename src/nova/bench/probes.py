@@ -114,6 +114,9 @@ async def scrape(client: HttpClient) -> dict[str, float]:
 def ratios(before: dict[str, float], after: dict[str, float], *, requests: int) -> dict[str, float]:
     """Per-step figures from two scrapes: statements per request and cache hit ratios.
 
+    With recommended-feed traffic also ClickHouse queries per request, the fallback share and
+    the pages per source (``recs_pages_recommended``, ``recs_pages_fallback``).
+
     Example:
         >>> ratios({"db_statements": 10}, {"db_statements": 40}, requests=10)
         {'sql_statements_per_request': 3.0}
@@ -137,4 +140,6 @@ def ratios(before: dict[str, float], after: dict[str, float], *, requests: int) 
         queries = delta.get("recs_events:clickhouse_queries", 0.0)
         out["clickhouse_queries_per_request"] = queries / requests
         out["recs_fallback_ratio"] = fallback / (pages + fallback)
+        out["recs_pages_recommended"] = pages
+        out["recs_pages_fallback"] = fallback
     return out

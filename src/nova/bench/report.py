@@ -1,7 +1,8 @@
 """Writes a run: ``report.json``, ``report.md`` (tables) and ``latency.png`` (p50/p99 by rate).
 
 The JSON holds every figure and each step's encoded HdrHistogram; the Markdown is what
-``docs/performance.md`` quotes.
+``docs/performance.md`` quotes. ``nova bench recs`` (one rate, a warm and a cold phase) gets
+its own table and no plot.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import orjson
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["compare", "markdown", "write"]
+__all__ = ["compare", "markdown", "recs_markdown", "write"]
 
 _COLUMNS = (
     "| rate | thru/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU |"
@@ -51,6 +52,68 @@ def _table(title: str, sweep: dict[str, Any]) -> list[str]:
     return lines + [_row(step) for step in sweep["steps"]] + [""]
 
 
+_RECS_COLUMNS = (
+    "| cache | rate | thru/s | p50 ms | p90 ms | p99 ms | errors | CH queries / req |"
+    " fallback share | pages RECOMMENDED / FALLBACK | server CPU | lists evicted before / during |"
+)
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _recs_row(label: str, step: dict[str, Any]) -> str:
+    lat = step["latency_ms"]
+    queries = step.get("clickhouse_queries_per_request")
+    fallback = step.get("recs_fallback_ratio")
+    pages = (
+        f"{_count(step.get('recs_pages_recommended'))} / {_count(step.get('recs_pages_fallback'))}"
+    )
+    evicted = (
+        f"{_count(step['evicted_before_step'])} / {_count(step['evicted_keys'])}"
+        if "evicted_keys" in step
+        else "-"
+    )
+    return (
+        f"| {label} | {step['rate']:g} | {step['throughput']:g} | {lat['p50']:.1f} |"
+        f" {lat['p90']:.1f} | {lat['p99']:.1f} | {step['error_rate']:.1%} ({step['errors']:,}) |"
+        f" {'-' if queries is None else f'{queries:.3f}'} |"
+        f" {'-' if fallback is None else f'{fallback:.2f}'} | {pages} |"
+        f" {step['server_cpu_percent']}% | {evicted} |"
+    )
+
+
+def recs_markdown(result: dict[str, Any]) -> str:
+    """A ``nova bench recs`` result as Markdown: the fill, then one row per phase."""
+    fill, plan = result["fill"], result["plan"]
+    load = ", ".join(f"{v:.2f}" for v in result["load_average"])
+    lines = [
+        "## nova bench recs",
+        "",
+        f"`{result['invocation']}`",
+        "",
+        f"Load average at the start: {load} (1, 5, 15 min). {plan['users']} users,"
+        f" {plan['step_seconds']:g} s per phase; cold = every `{result['key_pattern']}` key"
+        f" deleted every {plan['evict_interval'] * 1000:g} ms during the step.",
+        "",
+        f"Fill: one page per user ({fill['concurrency']} in flight) in {fill['seconds']:g} s:"
+        f" {fill['recommended']} RECOMMENDED, {fill['fallback']} CHRONOLOGICAL_FALLBACK,"
+        f" {fill['failed']} failed ({fill['first_pass_recommended']} RECOMMENDED at the first"
+        f" try, {fill['retried']} asked again alone).",
+        "",
+        _RECS_COLUMNS,
+        "|---|" + "---:|" * 11,
+    ]
+    lines += [_recs_row(label, step) for label, step in result["phases"].items()]
+    lines.append("")
+    if "cold_skipped" in result:
+        lines += [f"Cold phase skipped: {result['cold_skipped']}.", ""]
+    for label, step in result["phases"].items():
+        if step["error_samples"]:
+            lines += [f"First error ({label}): `{step['error_samples'][0][:200]}`", ""]
+    return "\n".join(lines)
+
+
 def compare(optimized: dict[str, Any], baseline: dict[str, Any]) -> list[dict[str, Any]]:
     """Side-by-side p50/p99 per rate measured in both sweeps, with baseline/optimized ratios."""
     by_rate = {step["rate"]: step for step in optimized["steps"]}
@@ -72,6 +135,8 @@ def compare(optimized: dict[str, Any], baseline: dict[str, Any]) -> list[dict[st
 
 def markdown(result: dict[str, Any]) -> str:
     """The run as Markdown: one table per sweep, then the comparison."""
+    if result["command"] == "recs":
+        return recs_markdown(result)
     lines = [f"## nova bench {result['command']}", "", f"`{result['invocation']}`", ""]
     lines += _table("optimized", result["optimized"])
     if "baseline" in result:
@@ -124,10 +189,12 @@ def _plot(result: dict[str, Any], path: Path) -> None:
 
 
 def write(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write the three files into ``out_dir``; their paths."""
+    """Write ``report.json``, ``report.md`` and, for a sweep, ``latency.png``; their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "latency.png"]
+    paths = [out_dir / "report.json", out_dir / "report.md"]
     paths[0].write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     paths[1].write_text(markdown(result) + "\n")
-    _plot(result, paths[2])
+    if "optimized" in result:
+        paths.append(out_dir / "latency.png")
+        _plot(result, paths[2])
     return paths

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nova.bench import probes
-from nova.bench.loadgen import HttpClient, StepResult, run_step
+from nova.bench.loadgen import HttpClient, Request, StepResult, run_step
 from nova.bench.scenarios import Workload, login_pool
 from nova.bench.stats import find_knee
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from nova.bench.target import Target
 
-__all__ = ["SweepPlan", "sweep"]
+__all__ = ["SweepPlan", "measure_step", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,6 +78,36 @@ def _step_record(step: StepResult, *, cpu: tuple[float, float], peak: int | None
     }
 
 
+async def measure_step(
+    client: HttpClient,
+    target: Target,
+    next_request: Callable[[], Request],
+    *,
+    rate: float,
+    duration: float,
+) -> dict[str, Any]:
+    """One constant-rate step with its probes; the step's JSON-ready record.
+
+    Around :func:`~nova.bench.loadgen.run_step`: ``/metrics`` scraped before and after (the
+    counters' :func:`~nova.bench.probes.ratios`), the server's CPU when its pid is known, and
+    the peak PostgreSQL connections when its database is.
+    """
+    cpu = probes.CpuProbe(target.pid) if target.pid is not None else None
+    before = await probes.scrape(client)
+    async with contextlib.AsyncExitStack() as stack:
+        poll = None
+        if target.database_url:
+            poll = await stack.enter_async_context(probes.ConnectionPoll(target.database_url))
+        if cpu is not None:
+            cpu.start()
+        step = await run_step(client, next_request, rate=rate, duration=duration)
+        used = cpu.stop() if cpu is not None else (0.0, 0.0)
+        peak = poll.peak if poll is not None else None
+    record = _step_record(step, cpu=used, peak=peak)
+    record.update(probes.ratios(before, await probes.scrape(client), requests=step.requests))
+    return record
+
+
 async def sweep(
     target: Target, plan: SweepPlan, *, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -102,24 +132,10 @@ async def sweep(
                 workload.observe(body)
         if plan.warmup_seconds > 0:
             await run_step(client, workload.next, rate=plan.rates[0], duration=plan.warmup_seconds)
-        cpu = probes.CpuProbe(target.pid) if target.pid is not None else None
         steps: list[dict[str, Any]] = []
         for rate in plan.rates:
-            before = await probes.scrape(client)
-            async with contextlib.AsyncExitStack() as stack:
-                poll = None
-                if target.database_url:
-                    poll = await stack.enter_async_context(
-                        probes.ConnectionPoll(target.database_url)
-                    )
-                if cpu is not None:
-                    cpu.start()
-                step = await run_step(client, workload.next, rate=rate, duration=plan.step_seconds)
-                used = cpu.stop() if cpu is not None else (0.0, 0.0)
-                peak = poll.peak if poll is not None else None
-            record = _step_record(step, cpu=used, peak=peak)
-            record.update(
-                probes.ratios(before, await probes.scrape(client), requests=step.requests)
+            record = await measure_step(
+                client, target, workload.next, rate=rate, duration=plan.step_seconds
             )
             steps.append(record)
             lat = record["latency_ms"]

@@ -12,7 +12,13 @@ variable                            why
 ``NOVA_FANOUT_FOLLOWER_THRESHOLD``  :func:`nova.bench.graph.bench_threshold` of the graph
 ``NOVA_IP_RATE_LIMIT_PER_MINUTE``   every request comes from 127.0.0.1: lift the per-IP limit
 ``NOVA_OPTIMIZATIONS``              ``off`` for ``--baseline``
+``NOVA_RECS_PRECOMPUTE_SCHEDULE``   ``false`` for ``nova bench recs`` (the worker must not
+                                    refill the lists the cold phase evicts)
 ==================================  ========================================================
+
+The engines' URLs come from ``nova up``'s startup lines (``postgres  postgresql://...``,
+``redis  redis://...``), or from ``NOVA_DATABASE_URL`` / ``NOVA_REDIS_URL`` when set (the
+printed form of an external URL hides its password).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Target", "launch"]
 
 _POSTGRES_LINE = re.compile(r"^postgres\s+(postgres(?:ql)?://\S+)", re.MULTILINE)
+_REDIS_LINE = re.compile(r"^redis\s+((?:rediss?|unix)://\S+)", re.MULTILINE)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,12 +56,14 @@ class Target:
         port: Its port.
         pid: The server's process id (for CPU), or None when unknown.
         database_url: The database it uses (for connection counts), or None.
+        redis_url: The Redis it uses (``nova bench recs`` evicts lists there), or None.
     """
 
     host: str
     port: int
     pid: int | None
     database_url: str | None
+    redis_url: str | None = None
 
 
 def _ready(port: int) -> bool:
@@ -64,6 +73,13 @@ def _ready(port: int) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def _engine_url(startup: str, line: re.Pattern[str], configured: str | None) -> str | None:
+    if configured:
+        return configured
+    found = line.search(startup)
+    return found.group(1) if found else None
 
 
 @contextlib.contextmanager
@@ -95,9 +111,14 @@ def launch(
                     raise RuntimeError(f"nova up did not become ready:\n{log.read()[-3000:]}")
                 time.sleep(0.2)
             log.seek(0)
-            found = _POSTGRES_LINE.search(log.read())
-            database_url = env.get("NOVA_DATABASE_URL") or (found.group(1) if found else None)
-            yield Target("127.0.0.1", port, server.pid, database_url)
+            startup = log.read()
+            yield Target(
+                "127.0.0.1",
+                port,
+                server.pid,
+                database_url=_engine_url(startup, _POSTGRES_LINE, environ.get("NOVA_DATABASE_URL")),
+                redis_url=_engine_url(startup, _REDIS_LINE, environ.get("NOVA_REDIS_URL")),
+            )
         finally:
             server.send_signal(signal.SIGTERM)
             try:

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from nova.platform.db import Database
     from nova.users.client import UsersClient
 
-__all__ = ["RecsService", "weights_from"]
+__all__ = ["RecsService", "list_key", "weights_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,11 @@ def weights_from(settings: Settings) -> Weights:
             (Source.FOLLOWED, settings.recs_weight_followed),
         ),
     )
+
+
+def list_key(prefix: str, tenant_id: str, user_id: uuid.UUID | str) -> str:
+    """The Redis key of a user's precomputed list (``prefix`` = ``redis_key_prefix``)."""
+    return f"{prefix}recs:{tenant_id}:{user_id}"
 
 
 class _CacheUnavailableError(Exception):
@@ -164,7 +169,7 @@ class RecsService:
 
     def key(self, tenant_id: str, user_id: uuid.UUID) -> str:
         """The Redis key of a user's precomputed list."""
-        return f"{self._settings.redis_key_prefix}recs:{tenant_id}:{user_id}"
+        return list_key(self._settings.redis_key_prefix, tenant_id, user_id)
 
     # -- computing -----------------------------------------------------------------------------
 
