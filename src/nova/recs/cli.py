@@ -41,6 +41,12 @@ def precompute(
     tenant: Annotated[
         str | None, typer.Option(help="Tenant whose users to precompute (default: the default).")
     ] = None,
+    all_tenants: Annotated[
+        bool,
+        typer.Option(
+            "--all-tenants", help="Every tenant with recent engagement, as the schedule does."
+        ),
+    ] = False,
     days: Annotated[
         float, typer.Option(min=0.01, help="A user is active after engaging this recently.")
     ] = 1.0,
@@ -52,44 +58,55 @@ def precompute(
     ] = None,
 ) -> None:
     """Compute and cache the recommended lists of the recently active users."""
+    if all_tenants and tenant is not None:
+        raise typer.BadParameter("give --tenant or --all-tenants, not both")
     settings = config.load_settings()
     with embedded.Engines(settings) as engines:
         resolved = engines.start().apply(settings)
-        report = asyncio.run(
+        reports = asyncio.run(
             _precompute(
                 resolved,
-                tenant or resolved.default_tenant,
+                None if all_tenants else tenant or resolved.default_tenant,
                 days=days,
                 concurrency=concurrency,
                 jitter=jitter,
             )
         )
-    _out.print(
-        f"precomputed {report.stored} of {report.users} active users in tenant "
-        f"{report.tenant_id!r} ({report.failed} failed)"
-    )
-    if report.failed:
+    for report in reports:
+        _out.print(
+            f"precomputed {report.stored} of {report.users} active users in tenant "
+            f"{report.tenant_id!r} ({report.failed} failed)"
+        )
+    if not reports:
+        _out.print("no tenant had active users")
+    if any(report.failed for report in reports):
         raise typer.Exit(code=1)
 
 
 async def _precompute(
     settings: config.Settings,
-    tenant: str,
+    tenant: str | None,
     *,
     days: float,
     concurrency: int | None,
     jitter: float | None,
-) -> PrecomputeReport:
+) -> list[PrecomputeReport]:
+    """Precompute ``tenant``, or every active tenant when None."""
     from nova.platform.db import migrate as db_migrate
-    from nova.recs.jobs import precompute_tenant
+    from nova.recs.jobs import precompute_all, precompute_tenant
     from nova.runtime import open_runtime
 
     if settings.database_url is not None:
         await db_migrate.upgrade(settings.database_url.get_secret_value())
     async with open_runtime(settings, run_worker=False) as runtime:
-        return await precompute_tenant(
+        if tenant is None:
+            return await precompute_all(
+                runtime.recs, days=days, concurrency=concurrency, jitter=jitter
+            )
+        report = await precompute_tenant(
             runtime.recs, tenant, days=days, concurrency=concurrency, jitter=jitter
         )
+        return [report]
 
 
 @recs_app.command("evaluate")

@@ -60,6 +60,10 @@ class RecsClient(Protocol):
 class RecsJobs(Protocol):
     """The precompute job's use cases; they run where ClickHouse is (never over gRPC)."""
 
+    async def active_tenants(self, *, days: float = 1.0, limit: int = 10_000) -> list[str]:
+        """Tenants with recent engagement, busiest first (the schedule's tenants)."""
+        ...
+
     async def precompute_active(
         self,
         user_ids: Sequence[uuid.UUID],
@@ -91,6 +95,7 @@ class LocalRecsClient:
         self.record_click = service.record_click
         self.precompute_active = service.precompute_active
         self.active_users = service.active_users
+        self.active_tenants = service.active_tenants
 
     @classmethod
     def build(

@@ -4,7 +4,9 @@ Every run lists the tenant's active users from ClickHouse and precomputes their 
 :meth:`~nova.recs.client.RecsJobs.precompute_active`, which bounds the concurrency and
 spreads the users with random delays, so a run never floods ClickHouse. The schedule repeats
 every ``recs_cache_ttl / 2`` seconds (±10 % jitter, so replicas drift apart), so a user who
-stays active always finds a fresh list.
+stays active always finds a fresh list. A scheduled run covers every tenant with recent
+engagement, one after another (busiest first, each within the same concurrency bound, a failing
+tenant logged and skipped), so tenants never add up to more concurrent queries than one.
 
 Example:
     >>> report = await precompute_tenant(runtime.recs, "default")   # doctest: +SKIP
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from nova.platform.config import Settings
     from nova.recs.client import RecsJobs
 
-__all__ = ["PrecomputeReport", "interval", "precompute_tenant", "run_schedule"]
+__all__ = ["PrecomputeReport", "interval", "precompute_all", "precompute_tenant", "run_schedule"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,37 @@ async def precompute_tenant(
     return PrecomputeReport(tenant_id=tenant_id, users=len(users), stored=stored, failed=failed)
 
 
+async def precompute_all(
+    recs: RecsJobs,
+    *,
+    days: float = 1.0,
+    concurrency: int | None = None,
+    jitter: float | None = None,
+) -> list[PrecomputeReport]:
+    """Precompute every tenant with users active in the last ``days``, busiest first.
+
+    Tenants run one after another, so the concurrency bound holds across tenants. A tenant
+    whose run fails (its active users cannot be listed) is logged and skipped.
+
+    Raises:
+        Exception: when listing the active tenants fails (ClickHouse down).
+    """
+    reports: list[PrecomputeReport] = []
+    for tenant_id in await recs.active_tenants(days=days):
+        try:
+            report = await precompute_tenant(
+                recs, tenant_id, days=days, concurrency=concurrency, jitter=jitter
+            )
+        except Exception as exc:  # noqa: BLE001  # one tenant's failure must not skip the rest
+            logger.warning(
+                "recommendation precompute of a tenant failed",
+                extra={"tenant.id": tenant_id, "error.type": type(exc).__name__},
+            )
+            continue
+        reports.append(report)
+    return reports
+
+
 def interval(settings: Settings) -> float:
     """Seconds between scheduled runs: half the lists' lifetime."""
     return settings.recs_cache_ttl / 2
@@ -97,7 +130,7 @@ async def run_schedule(
     *,
     rng: random.Random | None = None,
 ) -> None:
-    """Precompute the default tenant every :func:`interval` (jittered) until ``stop`` is set.
+    """Precompute every active tenant every :func:`interval` (jittered) until ``stop`` is set.
 
     The first run comes after one period (lists that are missing meanwhile are computed on
     demand). A failing run is logged and retried at the next period; it never ends the loop.
@@ -109,7 +142,7 @@ async def run_schedule(
         if stop.is_set():
             return
         try:
-            report = await precompute_tenant(recs, settings.default_tenant)
+            reports = await precompute_all(recs)
         except Exception as exc:  # noqa: BLE001  # the schedule outlives a failing ClickHouse
             logger.warning(
                 "scheduled recommendation precompute failed",
@@ -118,5 +151,9 @@ async def run_schedule(
             continue
         logger.info(
             "scheduled recommendation precompute",
-            extra={"recs.users": report.users, "recs.stored": report.stored},
+            extra={
+                "recs.tenants": len(reports),
+                "recs.users": sum(r.users for r in reports),
+                "recs.stored": sum(r.stored for r in reports),
+            },
         )

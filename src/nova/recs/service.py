@@ -46,7 +46,13 @@ from nova.recs.domain import (
     Weights,
     rank,
 )
-from nova.recs.store import CandidateQuery, active_users_sql, candidates_sql, parse_candidates
+from nova.recs.store import (
+    CandidateQuery,
+    active_tenants_sql,
+    active_users_sql,
+    candidates_sql,
+    parse_candidates,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -269,6 +275,12 @@ class RecsService:
         await self._redis.set(
             self.key(actor.tenant_id, actor.user_id), raw, ex=self._settings.recs_cache_ttl
         )
+
+    async def active_tenants(self, *, days: float = 1.0, limit: int = 10_000) -> list[str]:
+        """Tenants whose users liked or commented in the last ``days``, busiest first."""
+        since = self._clock() - dt.timedelta(days=days)
+        rows = await self._ch.query(active_tenants_sql(since=since, limit=limit))
+        return [str(value) for (value,) in rows if value]
 
     async def active_users(
         self, tenant_id: str, *, days: float = 1.0, limit: int = 100_000

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SEEN",
     "CandidateQuery",
+    "active_tenants_sql",
     "active_users_sql",
     "candidates_sql",
     "parse_candidates",
@@ -169,6 +170,16 @@ WHERE p.author_id != {v}
         OR countIf(event_type = 'Liked') > countIf(event_type = 'Unliked'))
 ORDER BY c.post_id, c.source
 """  # noqa: S608  # literals are UUIDs, ints and quote()d strings
+
+
+def active_tenants_sql(*, since: dt.datetime, limit: int) -> str:
+    """Tenants whose users liked or commented since ``since``, busiest first."""
+    ts = since.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"""
+SELECT tenant_id FROM engagement_events
+WHERE event_type IN ('Liked', 'Commented') AND occurred_at >= toDateTime64('{ts}', 6, 'UTC')
+GROUP BY tenant_id ORDER BY count() DESC, tenant_id LIMIT {int(limit)}
+"""  # noqa: S608  # an int and a formatted timestamp
 
 
 def active_users_sql(tenant_id: str, *, since: dt.datetime, limit: int) -> str:

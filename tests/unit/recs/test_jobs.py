@@ -21,12 +21,30 @@ if TYPE_CHECKING:
 
 
 class FakeRecs:
-    """A :class:`~nova.recs.client.RecsClient` that records the precompute calls."""
+    """A :class:`~nova.recs.client.RecsJobs` that records the precompute calls.
 
-    def __init__(self, users: list[uuid.UUID], *, fail: bool = False) -> None:
+    ``tenants`` maps each active tenant to its active users; a tenant listed in
+    ``failing_tenants`` cannot list its users.
+    """
+
+    def __init__(
+        self,
+        users: list[uuid.UUID],
+        *,
+        fail: bool = False,
+        tenants: dict[str, list[uuid.UUID]] | None = None,
+        failing_tenants: frozenset[str] = frozenset(),
+    ) -> None:
         self.users = users
         self.fail = fail
+        self.tenants = tenants if tenants is not None else {"default": users}
+        self.failing_tenants = failing_tenants
         self.calls: list[tuple[str, int, float | None]] = []
+
+    async def active_tenants(self, *, days: float = 1.0, limit: int = 10_000) -> list[str]:
+        if self.fail:
+            raise ConnectionError("ClickHouse is down")
+        return list(self.tenants)
 
     async def recommended_feed(
         self, actor: Actor, *, first: int = 20, after: str | None = None
@@ -41,9 +59,9 @@ class FakeRecs:
     async def active_users(
         self, tenant_id: str, *, days: float = 1.0, limit: int = 100_000
     ) -> list[uuid.UUID]:
-        if self.fail:
+        if self.fail or tenant_id in self.failing_tenants:
             raise ConnectionError("ClickHouse is down")
-        return self.users
+        return self.tenants.get(tenant_id, self.users)
 
     async def precompute_active(
         self,
@@ -89,3 +107,33 @@ async def test_schedule_repeats_survives_failures_and_stops(
     await asyncio.wait_for(jobs.run_schedule(recs, settings, stop, rng=random.Random(1)), 5)
     assert all(4.5 <= d <= 5.5 for d in delays)  # 10 / 2 ± 10 %
     assert len(recs.calls) == 2  # runs 2 and 3; run 1 failed, the 4th wait saw stop
+
+
+async def test_precompute_all_runs_every_active_tenant_and_skips_a_failing_one() -> None:
+    users = {"big": [uuid.uuid4() for _ in range(3)], "broken": [uuid.uuid4()], "small": []}
+    recs = FakeRecs([], tenants=users, failing_tenants=frozenset({"broken"}))
+
+    reports = await jobs.precompute_all(recs, jitter=0)
+
+    assert [r.tenant_id for r in reports] == ["big", "small"]  # in the order listed
+    assert recs.calls == [("big", 3, 0), ("small", 0, 0)]  # one after another, none skipped
+
+
+async def test_the_schedule_precomputes_every_active_tenant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(environment=Environment.TEST, recs_cache_ttl=10)
+    tenants = {"default": [uuid.uuid4()], "acme": [uuid.uuid4(), uuid.uuid4()]}
+    recs = FakeRecs([], tenants=tenants)
+    stop = asyncio.Event()
+    waits = 0
+
+    async def no_wait(event: asyncio.Event, seconds: float) -> None:
+        nonlocal waits
+        waits += 1
+        if waits == 2:
+            stop.set()
+
+    monkeypatch.setattr(jobs, "_wait", no_wait)
+    await asyncio.wait_for(jobs.run_schedule(recs, settings, stop, rng=random.Random(1)), 5)
+    assert sorted(t for t, _, _ in recs.calls) == ["acme", "default"]
