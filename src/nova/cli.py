@@ -30,7 +30,7 @@ from rich.table import Table
 
 from nova.bench.cli import bench_app
 from nova.platform import config, embedded, errors
-from nova.platform.embedded import ENGINE_NAMES
+from nova.platform.embedded import ENGINE_NAMES, ENGINE_SETTINGS
 from nova.platform.events.cli import audit_app, events_app
 from nova.platform.observability import cli as slo_cli
 from nova.recs.cli import recs_app
@@ -60,11 +60,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(recs_app, name="recs")
 _out = Console(soft_wrap=True, highlight=False)
 
-_SETTING_OF = {
-    "postgres": "NOVA_DATABASE_URL",
-    "redis": "NOVA_REDIS_URL",
-    "clickhouse": "NOVA_CLICKHOUSE_URL",
-}
 #: Seconds uvicorn waits for in-flight requests after SIGTERM; engines stop after that.
 _GRACEFUL_SHUTDOWN = 4
 
@@ -251,7 +246,7 @@ def doctor() -> None:
         mode = "embedded" if name in endpoints.embedded else "external"
         address = health.mask_url(urls[name])
         if isinstance(result, BaseException):
-            failures.append(_as_nova_error(result, setting=_SETTING_OF[name]))
+            failures.append(_as_nova_error(result, setting=ENGINE_SETTINGS[name]))
             table.add_row(name, mode, address, "-", "-", "[red]FAILED[/red]")
         else:
             rtt = f"{result.latency_ms:.2f}"
@@ -371,7 +366,7 @@ async def _prepare(endpoints: embedded.EngineEndpoints, *, connect_timeout: floa
     results = await _probe_all(_urls(endpoints), connect_timeout=connect_timeout)
     for name, result in results.items():
         if isinstance(result, BaseException):
-            raise _as_nova_error(result, setting=_SETTING_OF[name])
+            raise _as_nova_error(result, setting=ENGINE_SETTINGS[name])
     return await _migrate(endpoints.database_url)
 
 

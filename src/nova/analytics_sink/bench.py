@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import shutil
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -42,15 +41,8 @@ from nova.analytics_sink.sink import ENGAGEMENT, RECOMMENDATIONS, TABLES, Analyt
 from nova.platform import analytics
 from nova.platform.db import Database, PoolPolicy
 from nova.platform.embedded import EmbeddedClickHouse
-from nova.platform.events import (
-    BloomFilter,
-    BloomPolicy,
-    Consumer,
-    ConsumerPolicy,
-    ConsumerRunner,
-    RedisStreamLog,
-    StoredEvent,
-)
+from nova.platform.events import Consumer, StoredEvent
+from nova.platform.events.consumer_bench import drain
 from nova.platform.ids import new_id
 
 __all__ = ["MODES", "Mode", "SinkBenchResult", "measure"]
@@ -116,33 +108,16 @@ async def measure(
     batch_size: int = 100,
 ) -> SinkBenchResult:
     """Drain ``events`` fresh events through one runner into ``sink``; return the time taken."""
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     name = f"bench-sink-{uuid.uuid4().hex[:8]}"
-    log = RedisStreamLog(redis, prefix=prefix, block_cap=0.2)
     if mode == "batch":
         consumer = dataclasses.replace(sink.consumer(), name=name)
     else:
         handlers = {t: [sink.record] for t in ENGAGEMENT | RECOMMENDATIONS}
         consumer = Consumer(name, handlers=handlers, batched=mode == "tx")
-    bloom = BloomFilter(redis, name=f"{prefix}bloom", policy=BloomPolicy())
-    policy = ConsumerPolicy(batch_size=batch_size, wait=0.05)
-    runner = ConsumerRunner(consumer, db=db, log=log, bloom=bloom, policy=policy)
     now = dt.datetime.now(dt.UTC)
-    try:
-        await log.ensure_group(name)
-        batch = [_event(i, now) for i in range(events)]
-        for i in range(0, events, 1_000):
-            await log.publish(batch[i : i + 1_000])
-        started, cpu = time.perf_counter(), time.process_time()
-        applied = await runner.drain()
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    finally:
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1_000)]
-        if keys:
-            await redis.delete(*keys)
-        async with db.write() as conn:
-            await conn.execute("DELETE FROM processed_events WHERE consumer = $1", name)
-    return SinkBenchResult(mode, applied, seconds, cpu_seconds)
+    batch = [_event(i, now) for i in range(events)]
+    done = await drain(consumer, batch, db=db, redis=redis, batch_size=batch_size)
+    return SinkBenchResult(mode, done.events, done.seconds, done.cpu_seconds)
 
 
 async def _main(args: argparse.Namespace) -> None:

@@ -32,6 +32,7 @@ from strawberry.extensions import DisableIntrospection
 
 import nova
 from nova.gateway import health
+from nova.platform.embedded import ENGINE_NAMES, ENGINE_SETTINGS
 from nova.platform.observability import RequestTelemetry
 from nova.platform.observability import metrics as observed
 
@@ -44,10 +45,7 @@ if TYPE_CHECKING:
     from nova.platform.config import Settings
     from nova.platform.embedded import EngineEndpoints
 
-__all__ = ["ENGINE_CHECKS", "build", "default_schema"]
-
-#: The engines ``/healthz`` checks by default, in display order.
-ENGINE_CHECKS = ("postgres", "redis", "clickhouse")
+__all__ = ["build", "default_schema"]
 
 #: Connections the health-check pool may hold; real traffic uses the service pools.
 _HEALTH_POOL_SIZE = 2
@@ -89,7 +87,7 @@ def build(
     schema: strawberry.Schema | None = None,
     graphql: ASGIApp | None = None,
     services: Callable[[Settings], contextlib.AbstractAsyncContextManager[None]] | None = None,
-    engines: Collection[str] = ENGINE_CHECKS,
+    engines: Collection[str] = ENGINE_NAMES,
     checks: Mapping[str, Callable[[], Coroutine[Any, Any, health.Check]]] | None = None,
 ) -> Starlette:
     """Build the ASGI app; connections are opened by its lifespan, not here.
@@ -177,18 +175,11 @@ def build(
     )
 
 
-_SETTING_OF = {
-    "postgres": "NOVA_DATABASE_URL",
-    "redis": "NOVA_REDIS_URL",
-    "clickhouse": "NOVA_CLICKHOUSE_URL",
-}
-
-
 async def _open(state: _State, urls: dict[str, str], settings: Settings) -> None:
     """Open a health client for each engine in ``urls`` (an empty URL is reported missing)."""
     for name, url in urls.items():
         if not url:
-            state.missing[name] = f"{_SETTING_OF[name]} is not set"
+            state.missing[name] = f"{ENGINE_SETTINGS[name]} is not set"
         elif name == "postgres":
             # min_size=0: the pool connects on first use, so a database that is down at
             # start-up makes /healthz report it instead of keeping the process from starting.
@@ -237,7 +228,7 @@ async def _run_checks(
         for name, check in extra.items():
             tasks[name] = group.create_task(check())
     checks = {name: task.result() for name, task in tasks.items()} | missing
-    order = [*ENGINE_CHECKS, *extra]
+    order = [*ENGINE_NAMES, *extra]
     return {name: checks[name] for name in order if name in checks}
 
 

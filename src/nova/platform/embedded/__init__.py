@@ -15,12 +15,18 @@ Nothing here starts or imports an engine at import time.
 
 from nova.platform.embedded._process import free_port
 from nova.platform.embedded.clickhouse import EmbeddedClickHouse
-from nova.platform.embedded.engines import ENGINE_NAMES, EngineEndpoints, Engines
+from nova.platform.embedded.engines import (
+    ENGINE_NAMES,
+    ENGINE_SETTINGS,
+    EngineEndpoints,
+    Engines,
+)
 from nova.platform.embedded.postgres import EmbeddedPostgres
 from nova.platform.embedded.redis import EmbeddedRedis
 
 __all__ = [
     "ENGINE_NAMES",
+    "ENGINE_SETTINGS",
     "EmbeddedClickHouse",
     "EmbeddedPostgres",
     "EmbeddedRedis",

@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 
     from nova.platform.config import Settings
 
-__all__ = ["ENGINE_NAMES", "EngineEndpoints", "Engines"]
+__all__ = ["ENGINE_NAMES", "ENGINE_SETTINGS", "EngineEndpoints", "Engines"]
 
 #: The engines Nova uses, in display order.
 ENGINE_NAMES = ("postgres", "redis", "clickhouse")
+#: The setting that names each engine's URL (unset: embedded).
+ENGINE_SETTINGS = {
+    "postgres": "NOVA_DATABASE_URL",
+    "redis": "NOVA_REDIS_URL",
+    "clickhouse": "NOVA_CLICKHOUSE_URL",
+}
 
 #: Seconds an embedded engine may take to come up or go down.
 _START_TIMEOUT = 30.0

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
@@ -27,7 +28,10 @@ from nova.platform.events.envelope import StoredEvent
 from nova.platform.events.redis_log import RedisStreamLog
 from nova.platform.ids import new_id
 
-__all__ = ["BenchResult", "measure"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["BenchResult", "Drained", "drain", "measure"]
 
 _TABLE = "bench_consumer_effect"
 
@@ -74,36 +78,59 @@ def _events(n: int) -> list[StoredEvent]:
     ]
 
 
-async def measure(
-    db: Database, redis: aioredis.Redis, *, events: int, batched: bool, batch_size: int = 100
-) -> BenchResult:
-    """Drain ``events`` fresh events through one runner; return the time it took."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Drained:
+    """What one timed drain applied, in how long (wall clock and this process's CPU)."""
+
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+
+async def drain(
+    consumer: Consumer,
+    events: Sequence[StoredEvent],
+    *,
+    db: Database,
+    redis: aioredis.Redis,
+    batch_size: int = 100,
+) -> Drained:
+    """Publish ``events`` to a fresh stream and time one runner of ``consumer`` draining it.
+
+    The stream, its Bloom filter and the consumer's exact-store rows are removed afterwards.
+    """
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     log = RedisStreamLog(redis, prefix=prefix, block_cap=0.2)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    consumer = Consumer(name, handlers={"BenchApplied": [_effect]}, batched=batched)
     bloom = BloomFilter(redis, name=f"{prefix}bloom", policy=BloomPolicy())
     policy = ConsumerPolicy(batch_size=batch_size, wait=0.05)
     runner = ConsumerRunner(consumer, db=db, log=log, bloom=bloom, policy=policy)
-    async with db.write() as conn:
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_TABLE} (aggregate_id text PRIMARY KEY, n bigint)"
-        )
     try:
-        await log.ensure_group(name)
-        batch = _events(events)
-        for i in range(0, events, 1_000):
-            await log.publish(batch[i : i + 1_000])
-        started = time.perf_counter()
+        await log.ensure_group(consumer.name)
+        for i in range(0, len(events), 1_000):
+            await log.publish(events[i : i + 1_000])
+        started, cpu = time.perf_counter(), time.process_time()
         applied = await runner.drain()
-        seconds = time.perf_counter() - started
+        return Drained(applied, time.perf_counter() - started, time.process_time() - cpu)
     finally:
         keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1_000)]
         if keys:
             await redis.delete(*keys)
         async with db.write() as conn:
-            await conn.execute("DELETE FROM processed_events WHERE consumer = $1", name)
-    return BenchResult(batched=batched, events=applied, seconds=seconds)
+            await conn.execute("DELETE FROM processed_events WHERE consumer = $1", consumer.name)
+
+
+async def measure(
+    db: Database, redis: aioredis.Redis, *, events: int, batched: bool, batch_size: int = 100
+) -> BenchResult:
+    """Drain ``events`` fresh events through one runner; return the time it took."""
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(name, handlers={"BenchApplied": [_effect]}, batched=batched)
+    async with db.write() as conn:
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_TABLE} (aggregate_id text PRIMARY KEY, n bigint)"
+        )
+    done = await drain(consumer, _events(events), db=db, redis=redis, batch_size=batch_size)
+    return BenchResult(batched=batched, events=done.events, seconds=done.seconds)
 
 
 async def _main(args: argparse.Namespace) -> None:
