@@ -1,12 +1,16 @@
-"""Chaos helpers: a relay subprocess to SIGKILL, and the "nothing lost" checker."""
+"""Chaos helpers: a relay subprocess to SIGKILL, the "nothing lost" checker, sink events."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import sys
 from typing import TYPE_CHECKING
+
+from nova.platform.events import ConsumerPolicy, StoredEvent
+from nova.platform.ids import new_id
 
 if TYPE_CHECKING:
     from nova.platform.db import Database
@@ -57,3 +61,26 @@ async def check(db: Database, acked: set[str], indeterminate: set[str]) -> dict[
         "unexpected": len(sink - (acked | indeterminate)),
         "duplicated": sum(1 for r in rows if r["applied"] > 1),
     }
+
+
+#: Fast redelivery and a small attempts budget, so faults outlast it within a test.
+SINK_POLICY = ConsumerPolicy(batch_size=100, wait=0.05, redeliver_after=0.05, max_attempts=3)
+
+
+def sink_event(
+    event_type: str, i: int, *, post: int | None = None, version: int = 1, **payload: object
+) -> StoredEvent:
+    """An event the analytics sink records: user ``u<i>`` on post ``post-<post>`` (default i)."""
+    post_id = f"post-{i if post is None else post}"
+    return StoredEvent(
+        seq=0,
+        event_id=new_id(),
+        tenant_id="default",
+        event_type=event_type,
+        aggregate_type="post",
+        aggregate_id=post_id,
+        payload={"post_id": post_id, "user_id": f"u{i}", "author_id": "a", **payload},
+        correlation_id=None,
+        occurred_at=dt.datetime.now(dt.UTC),
+        aggregate_version=version,
+    )

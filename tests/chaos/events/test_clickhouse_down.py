@@ -11,7 +11,6 @@ the dead-letter stream after exactly ``max_attempts`` tries without holding the 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,12 +20,11 @@ from nova.platform import analytics
 from nova.platform.events import (
     BloomFilter,
     BloomPolicy,
-    ConsumerPolicy,
     ConsumerRunner,
     RedisStreamLog,
-    StoredEvent,
 )
-from nova.platform.ids import new_id
+
+from ._harness import SINK_POLICY, sink_event
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -34,24 +32,6 @@ if TYPE_CHECKING:
     from nova.platform.db import Database
 
 pytestmark = pytest.mark.integration
-
-POLICY = ConsumerPolicy(batch_size=100, wait=0.05, redeliver_after=0.05, max_attempts=3)
-
-
-def _event(event_type: str, i: int, **extra: object) -> StoredEvent:
-    payload: dict[str, object] = {"post_id": f"post-{i % 25}", "user_id": f"u{i}", "author_id": "a"}
-    return StoredEvent(
-        seq=0,
-        event_id=new_id(),
-        tenant_id="default",
-        event_type=event_type,
-        aggregate_type="post",
-        aggregate_id=f"post-{i % 25}",
-        payload={**payload, **extra},
-        correlation_id=None,
-        occurred_at=dt.datetime.now(dt.UTC),
-        aggregate_version=0,
-    )
 
 
 async def _ids(ch: analytics.ClickHouse) -> list[str]:
@@ -75,9 +55,9 @@ async def test_a_clickhouse_outage_acks_nothing_and_loses_or_duplicates_nothing(
     await sink.create_schema()
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
     bloom = BloomFilter(redis_client, name=f"{key_prefix}bloom", policy=BloomPolicy())
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, bloom=bloom, policy=POLICY)
-    before = [_event("Liked", i) for i in range(n // 3)]
-    during = [_event("Liked", i) for i in range(n - len(before))]
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, bloom=bloom, policy=SINK_POLICY)
+    before = [sink_event("Liked", i, post=i % 25, version=0) for i in range(n // 3)]
+    during = [sink_event("Liked", i, post=i % 25, version=0) for i in range(n - len(before))]
     await log.publish(before)
     await runner.drain()
     assert await sink.counts() == (len(before), len(before))
@@ -91,18 +71,18 @@ async def test_a_clickhouse_outage_acks_nothing_and_loses_or_duplicates_nothing(
     await task
     pending_during = await log.pending("analytics")
     dead_during = await log.dead_letter_count()
-    deferred_passes = runner.stats.deferred // POLICY.batch_size
+    deferred_passes = runner.stats.deferred // SINK_POLICY.batch_size
 
     await ch.command("ATTACH TABLE engagement_events")
     for _ in range(100):
         await runner.drain()
         if not await log.pending("analytics") and await log.lag("analytics") in (0, None):
             break
-        await asyncio.sleep(POLICY.redeliver_after)
+        await asyncio.sleep(SINK_POLICY.redeliver_after)
 
-    assert deferred_passes > POLICY.max_attempts  # the fault outlasted the attempts budget
+    assert deferred_passes > SINK_POLICY.max_attempts  # the fault outlasted the attempts budget
     assert dead_during == 0
-    assert pending_during == min(len(during), POLICY.batch_size)  # fetched, none acknowledged
+    assert pending_during == min(len(during), SINK_POLICY.batch_size)  # fetched, none acknowledged
     assert runner.stats.failures == 0  # an outage is not counted against any event
     published = sorted(str(e.event_id) for e in [*before, *during])
     assert await sink.counts() == (n, n)
@@ -120,21 +100,21 @@ async def test_a_poison_event_is_dead_lettered_after_k_tries_and_holds_nothing_b
     sink = AnalyticsSink(ch)
     await sink.create_schema()
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=POLICY)
-    poison = _event("PostPublished", 0, created_at="not a timestamp")
-    healthy = [_event("Liked", i) for i in range(20)]
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=SINK_POLICY)
+    poison = sink_event("PostPublished", 0, version=0, created_at="not a timestamp")
+    healthy = [sink_event("Liked", i, post=i % 25, version=0) for i in range(20)]
     await log.publish([healthy[0], poison, *healthy[1:]])
 
     for _ in range(100):
         await runner.run_once(wait=0.05)
         if await log.dead_letter_count():
             break
-        await asyncio.sleep(POLICY.redeliver_after)
+        await asyncio.sleep(SINK_POLICY.redeliver_after)
     await runner.drain()
 
     dead = await log.dead_letters(limit=10)
     assert [(d.event.event_id, d.attempts) for d in dead] == [
-        (poison.event_id, POLICY.max_attempts)
+        (poison.event_id, SINK_POLICY.max_attempts)
     ]
     assert dead[0].error.startswith("ValueError(")
     assert await sink.counts() == (20, 20)  # the poison wrote nothing, the rest everything

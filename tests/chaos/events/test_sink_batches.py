@@ -18,8 +18,9 @@ from typing_extensions import override
 
 from nova.analytics_sink import AnalyticsSink
 from nova.platform import analytics
-from nova.platform.events import ConsumerPolicy, ConsumerRunner, RedisStreamLog, StoredEvent
-from nova.platform.ids import new_id
+from nova.platform.events import ConsumerRunner, RedisStreamLog, StoredEvent
+
+from ._harness import SINK_POLICY, sink_event
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from nova.platform.db import Database
 
 pytestmark = pytest.mark.integration
-
-POLICY = ConsumerPolicy(batch_size=100, wait=0.05, redeliver_after=0.05, max_attempts=3)
 
 
 class CountingClickHouse(analytics.ClickHouse):
@@ -58,29 +57,14 @@ class CountingClickHouse(analytics.ClickHouse):
         await self._real.aclose()
 
 
-def _event(event_type: str, i: int, **payload: object) -> StoredEvent:
-    return StoredEvent(
-        seq=0,
-        event_id=new_id(),
-        tenant_id="default",
-        event_type=event_type,
-        aggregate_type="post",
-        aggregate_id=f"post-{i}",
-        payload={"post_id": f"post-{i}", "user_id": f"u{i}", "author_id": "a", **payload},
-        correlation_id=None,
-        occurred_at=dt.datetime.now(dt.UTC),
-        aggregate_version=1,
-    )
-
-
 def _published(i: int) -> StoredEvent:
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
-    return _event("PostPublished", i, created_at=created.isoformat())
+    return sink_event("PostPublished", i, created_at=created.isoformat())
 
 
 def _served(i: int, *positions: int) -> StoredEvent:
     items = [{"post_id": f"post-{i}-{p}", "author_id": "a", "position": p} for p in positions]
-    return _event("RecommendationsServed", i, items=items, source="recs")
+    return sink_event("RecommendationsServed", i, items=items, source="recs")
 
 
 async def _sink(clickhouse: Any) -> tuple[AnalyticsSink, CountingClickHouse]:
@@ -107,7 +91,7 @@ async def _until_dead_lettered(runner: ConsumerRunner, log: RedisStreamLog) -> N
         await runner.run_once(wait=0.05)
         if await log.dead_letter_count():
             break
-        await asyncio.sleep(POLICY.redeliver_after)
+        await asyncio.sleep(SINK_POLICY.redeliver_after)
     await runner.drain()
 
 
@@ -116,8 +100,8 @@ async def test_a_fetched_batch_is_one_insert_per_table_and_every_row_lands(
 ) -> None:
     sink, ch = await _sink(clickhouse)
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=POLICY)
-    liked = [_event("Liked", i) for i in range(30)]
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=SINK_POLICY)
+    liked = [sink_event("Liked", i) for i in range(30)]
     published = [_published(100 + i) for i in range(10)]
     served = [_served(200 + i, 0, 1) for i in range(10)]
     events = [e for pair in zip(liked, [*published, *served], strict=False) for e in pair]
@@ -141,9 +125,9 @@ async def test_a_malformed_event_is_rejected_alone_and_the_rest_of_its_batch_lan
 ) -> None:
     sink, ch = await _sink(clickhouse)
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=POLICY)
-    poison = _event("PostPublished", 99, created_at="not a timestamp")
-    healthy = [_event("Liked", i) for i in range(49)]
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=SINK_POLICY)
+    poison = sink_event("PostPublished", 99, created_at="not a timestamp")
+    healthy = [sink_event("Liked", i) for i in range(49)]
     await log.publish([*healthy[:20], poison, *healthy[20:]])
 
     assert await runner.run_once(wait=0.05) == 50
@@ -159,10 +143,10 @@ async def test_a_malformed_event_is_rejected_alone_and_the_rest_of_its_batch_lan
 
     dead = await log.dead_letters(limit=10)
     assert [(d.event.event_id, d.attempts) for d in dead] == [
-        (poison.event_id, POLICY.max_attempts)
+        (poison.event_id, SINK_POLICY.max_attempts)
     ]
     assert dead[0].error.startswith("ValueError(")
-    assert runner.stats.failures == POLICY.max_attempts
+    assert runner.stats.failures == SINK_POLICY.max_attempts
     assert await _engagement_ids(ch) == sorted(str(e.event_id) for e in healthy)
     assert await _raw(ch, "feed_candidates") == (0, 0)
     assert await log.pending("analytics") == 0
@@ -173,7 +157,7 @@ async def test_an_insert_clickhouse_refuses_is_isolated_event_by_event(
 ) -> None:
     sink, ch = await _sink(clickhouse)
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=POLICY)
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=SINK_POLICY)
     # Builds fine, but ClickHouse refuses it: position is a UInt32 ("must not contain '-'").
     refused = _served(99, 0, -1)
     healthy = [_served(i, 0) for i in range(20)]
@@ -191,7 +175,7 @@ async def test_an_insert_clickhouse_refuses_is_isolated_event_by_event(
 
     dead = await log.dead_letters(limit=10)
     assert [(d.event.event_id, d.attempts) for d in dead] == [
-        (refused.event_id, POLICY.max_attempts)
+        (refused.event_id, SINK_POLICY.max_attempts)
     ]
     assert "CANNOT_PARSE_NUMBER" in dead[0].error
     assert await _raw(ch, "recommendation_events") == (20, 20)
@@ -203,9 +187,9 @@ async def test_clickhouse_down_during_a_batch_acks_nothing_and_each_row_lands_on
 ) -> None:
     sink, ch = await _sink(clickhouse)
     log = RedisStreamLog(redis_client, prefix=key_prefix, block_cap=0.2)
-    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=POLICY)
-    events = [_event("Liked", i) for i in range(40)] + [_published(100 + i) for i in range(10)]
-    passes = POLICY.max_attempts + 2  # outlasts the attempts budget
+    runner = ConsumerRunner(sink.consumer(), db=db, log=log, policy=SINK_POLICY)
+    events = [sink_event("Liked", i) for i in range(40)] + [_published(100 + i) for i in range(10)]
+    passes = SINK_POLICY.max_attempts + 2  # outlasts the attempts budget
 
     await ch.command("DETACH TABLE engagement_events")
     await log.publish(events)
