@@ -330,22 +330,24 @@ class ConsumerRunner:
                 if batch is not None and values:
                     await batch.apply(values, conn)
         except errors.UnavailableError as exc:
-            for delivery, error in rejected:
-                await self._fail(delivery, error)
-            failed = {delivery.position for delivery, _ in rejected}
-            if rest := [d for d, _ in todo if d.position not in failed]:
-                await self._defer(rest, exc)
-            return []
+            unavailable: errors.UnavailableError | None = exc
         except Exception as exc:  # noqa: BLE001  # isolate the failure event by event
             logger.info("%s: batch rolled back (%r); applying it event by event", name, exc)
             self.stats.rolled_back += 1
             return await self._apply(todo)
+        else:
+            unavailable = None
         for delivery, error in rejected:
             await self._fail(delivery, error)
+        failed = {delivery.position for delivery, _ in rejected}
+        rest = [delivery for delivery, _ in todo if delivery.position not in failed]
+        if unavailable is not None:
+            if rest:
+                await self._defer(rest, unavailable)
+            return []
         for outcome in outcomes:
             self._count(outcome)
-        failed = {delivery.position for delivery, _ in rejected}
-        return [delivery for delivery, _ in todo if delivery.position not in failed]
+        return rest
 
     async def _apply(self, todo: Sequence[tuple[Delivery, bool]]) -> list[Delivery]:
         """Each delivery in its own transaction; return those done (applied or skipped)."""
